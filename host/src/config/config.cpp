@@ -8,11 +8,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
-#include <map>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -83,8 +83,8 @@ class Checker {
 
   std::optional<int64_t> integer(const json& v, const std::string& path, int64_t min, int64_t max) {
     std::string range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-    if (!v.is_number_integer() && !(v.is_number_float() && std::trunc(v.get<double>()) ==
-                                                               v.get<double>())) {
+    if (!v.is_number_integer() &&
+        !(v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>())) {
       expected(path, v, range);
       return std::nullopt;
     }
@@ -143,14 +143,19 @@ void parse_log(const json& v, const std::string& path, log::Options& out, Checke
   if (v.contains("level")) {
     const auto& x = v["level"];
     auto level = x.is_string() ? log::parse_level(x.get<std::string>()) : std::nullopt;
-    if (level) out.level = *level;
-    else check.expected(Checker::child(path, "level"), x, "one of trace, debug, info, warn, error, off");
+    if (level)
+      out.level = *level;
+    else
+      check.expected(Checker::child(path, "level"), x,
+                     "one of trace, debug, info, warn, error, off");
   }
   if (v.contains("format")) {
     const auto& x = v["format"];
     auto format = x.is_string() ? log::parse_format(x.get<std::string>()) : std::nullopt;
-    if (format) out.format = *format;
-    else check.expected(Checker::child(path, "format"), x, "\"text\" or \"json\"");
+    if (format)
+      out.format = *format;
+    else
+      check.expected(Checker::child(path, "format"), x, "\"text\" or \"json\"");
   }
   if (v.contains("file")) {
     if (auto s = check.string(v["file"], Checker::child(path, "file"), false)) out.file = *s;
@@ -171,7 +176,8 @@ void parse_http(const json& v, const std::string& path, HttpConfig& out, Checker
   check.only_keys(v, path,
                   {"address", "port", "threads", "max_concurrent_requests", "max_body_bytes"});
   if (v.contains("address")) {
-    if (auto s = check.string(v["address"], Checker::child(path, "address"), true)) out.address = *s;
+    if (auto s = check.string(v["address"], Checker::child(path, "address"), true))
+      out.address = *s;
   }
   if (v.contains("port")) {
     if (auto n = check.integer(v["port"], Checker::child(path, "port"), 0, 65535))
@@ -193,8 +199,7 @@ void parse_http(const json& v, const std::string& path, HttpConfig& out, Checker
   }
 }
 
-void parse_scheduler(const json& v, const std::string& path, SchedulerConfig& out,
-                     Checker& check) {
+void parse_scheduler(const json& v, const std::string& path, SchedulerConfig& out, Checker& check) {
   if (!v.is_object()) return check.expected(path, v, "an object");
   check.only_keys(v, path, {"workers", "interval", "timeout", "jitter"});
   if (v.contains("workers")) {
@@ -273,13 +278,16 @@ std::optional<InstanceConfig> parse_instance(const json& v, const std::string& p
     }
   }
   if (v.contains("options")) {
-    if (v["options"].is_object()) out.options = v["options"];
-    else check.expected(Checker::child(path, "options"), v["options"], "an object");
+    if (v["options"].is_object())
+      out.options = v["options"];
+    else
+      check.expected(Checker::child(path, "options"), v["options"], "an object");
   }
   if (v.contains("log_level")) {
     const auto& x = v["log_level"];
     auto level = x.is_string() ? log::parse_level(x.get<std::string>()) : std::nullopt;
-    if (level) out.log_level = level;
+    if (level)
+      out.log_level = level;
     else
       check.expected(Checker::child(path, "log_level"), x,
                      "one of trace, debug, info, warn, error, off");
@@ -415,12 +423,18 @@ std::optional<Millis> parse_duration(const json& value) {
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit(text.data() + unit_start, i - unit_start);
     double scale = 0;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60'000;
-    else if (unit == "h") scale = 3'600'000;
-    else if (unit == "d") scale = 86'400'000;
-    else return std::nullopt;
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60'000;
+    else if (unit == "h")
+      scale = 3'600'000;
+    else if (unit == "d")
+      scale = 86'400'000;
+    else
+      return std::nullopt;
     total_ms += number * scale;
   }
   if (total_ms > 1e12) return std::nullopt;
@@ -546,8 +560,7 @@ LoadResult load_file(const std::filesystem::path& file) {
       what = what.substr(colon + 2);
     LoadResult result;
     result.config.file = file;
-    result.errors.push_back({"line " + std::to_string(line) + ", column " +
-                                 std::to_string(column),
+    result.errors.push_back({"line " + std::to_string(line) + ", column " + std::to_string(column),
                              "invalid JSON: " + what});
     return result;
   }
@@ -555,14 +568,22 @@ LoadResult load_file(const std::filesystem::path& file) {
 
 const char* option_type_name(vigil_option_type type) {
   switch (type) {
-    case VIGIL_OPT_STRING: return "string";
-    case VIGIL_OPT_INT: return "int";
-    case VIGIL_OPT_DOUBLE: return "double";
-    case VIGIL_OPT_BOOL: return "bool";
-    case VIGIL_OPT_DURATION: return "duration";
-    case VIGIL_OPT_STRING_LIST: return "string list";
-    case VIGIL_OPT_JSON: return "json";
-    default: return "unknown";
+    case VIGIL_OPT_STRING:
+      return "string";
+    case VIGIL_OPT_INT:
+      return "int";
+    case VIGIL_OPT_DOUBLE:
+      return "double";
+    case VIGIL_OPT_BOOL:
+      return "bool";
+    case VIGIL_OPT_DURATION:
+      return "duration";
+    case VIGIL_OPT_STRING_LIST:
+      return "string list";
+    case VIGIL_OPT_JSON:
+      return "json";
+    default:
+      return "unknown";
   }
 }
 
