@@ -1,0 +1,114 @@
+// The metric store: Prometheus metric families and their series, as plugins write them.
+//
+// Registration (families, series) is rare and takes a lock; it checks names and labels against
+// Prometheus' rules and returns a handle. Writes by handle are the hot path: lock-free, no
+// allocation, no string hashing, and a handle that was dropped (unregistered or collected after a
+// long staleness) is refused instead of landing in someone else's series. Visits walk families by
+// name and series by label set for the exporters, showing only live series.
+// This file must never let a plugin's call block on another plugin's write, and never hand a
+// reader a torn histogram (a count that is not the +Inf bucket).
+#pragma once
+
+#include "vigil/plugin.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vigil::store {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// The most quantiles one summary write may carry; more is refused with INVALID_ARGUMENT.
+inline constexpr size_t kMaxQuantiles = 16;
+
+// Thread-safety: all members are thread-safe. Writes by handle are lock-free.
+class Store {
+ public:
+  Store();
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Registers or finds a family (same name + same type/buckets -> same id, the first help and
+  // unit are kept; same name with a different type or buckets -> error). Checks Prometheus
+  // naming ([a-zA-Z_:][a-zA-Z0-9_:]*), histogram buckets strictly increasing and finite, type
+  // valid, and that the name does not clash with the _bucket/_sum/_count lines of a histogram or
+  // summary. On error returns 0 and sets `error` to a message naming the name, the offending
+  // character/position and what is expected.
+  vigil_family_id register_family(const vigil_family_desc& desc, std::string& error);
+
+  // Registers or finds a series. `labels` in any order; checks label names
+  // ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__", no duplicates, not "le" on histograms nor
+  // "quantile" on summaries) and that values are valid UTF-8; sorts them. A label with an empty
+  // value is dropped, as Prometheus treats it as absent. `stale_after_ms` <= 0 means never
+  // stale; else the series leaves visits once no write happened for that long. `owner` is an
+  // opaque id of the registering plugin instance (0 = host); when two owners register the same
+  // series, the first stays its owner. Same family + same label set -> same id. On error returns
+  // 0 and sets `error`. Must not be called from inside a visit on the same thread (refused).
+  vigil_series_id register_series(vigil_family_id family, Labels labels, int64_t stale_after_ms,
+                                  uint64_t owner, std::string& error);
+
+  // Hot path, lock-free, no allocation, no string hashing. timestamp_ms 0 = now (wall clock ms).
+  // VIGIL_ERR_INVALID_ARGUMENT for an unknown/dropped handle or a wrong metric type for the call
+  // (write: counter, gauge, untyped; observe and write_histogram: histogram; write_summary:
+  // summary), for histogram counts that are not cumulative or do not match the family's buckets,
+  // and for more than kMaxQuantiles quantiles or a quantile outside [0, 1].
+  vigil_status write(vigil_series_id id, double value, int64_t timestamp_ms);
+  vigil_status observe(vigil_series_id id, double value);  // histogram: bucket++, sum, count
+  vigil_status write_histogram(vigil_series_id id, const uint64_t* cumulative, size_t n, double sum,
+                               uint64_t count, int64_t timestamp_ms);
+  vigil_status write_summary(vigil_series_id id, const double* quantiles, const double* values,
+                             size_t n, double sum, uint64_t count, int64_t timestamp_ms);
+
+  // Drops one series (only if `owner` registered it) or all series of an owner. The handles
+  // become invalid at once.
+  vigil_status unregister_series(vigil_series_id id, uint64_t owner);
+  void unregister_owner(uint64_t owner);
+
+  // Visits families sorted by name (only families with at least one live series), each with its
+  // live series sorted by label set, filling vigil_family_view / vigil_series_view as plugin.h
+  // documents. A series is live when it was written at least once and (stale_after_ms <= 0 or
+  // now_ms - timestamp of its last write < stale_after_ms). Returns false when a visitor
+  // callback asked to stop. Blocks registrations, never writes; callbacks must not register.
+  // `now_ms` 0 = now.
+  bool visit(const vigil_store_visitor& visitor, void* user, int64_t now_ms = 0) const;
+  size_t live_series(int64_t now_ms = 0) const;  // number of series a visit would show
+  size_t family_count() const;
+  size_t registered_series() const;  // live or not, not yet dropped
+
+  // Frees series that have been stale for longer than `drop_after_ms` beyond their staleness, so
+  // memory stays bounded when label sets churn; their handles become invalid (generation bump).
+  // Series never written and series that never go stale are kept. `now_ms` 0 = now.
+  size_t collect_garbage(int64_t now_ms, int64_t drop_after_ms);
+
+  // The store's wall clock in ms (what timestamp_ms 0 means). A coarse clock: a few ms of
+  // resolution buys a much cheaper hot path.
+  static int64_t now_ms();
+
+  // How long a dropped series' slot waits before it may hold another series (default 10 s). A
+  // writer that passed the handle check just before the drop finishes its store well within
+  // that, so it can never land in the slot's next series nor touch freed histogram memory.
+  // Tests set it to 0 to see slots reused.
+  void set_reuse_delay_ms(int64_t delay_ms);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Shared helpers the exporter side and tests can use. `why` receives a message naming the name,
+// the offending character and position, and what is expected.
+bool valid_metric_name(std::string_view name, std::string* why = nullptr);
+bool valid_label_name(std::string_view name, std::string* why = nullptr);
+// Appends `value` with Prometheus' label-value escaping: backslash, double quote and newline.
+void append_escaped_label_value(std::string& out, std::string_view value);
+// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF); `bad_offset` receives the byte offset of the first bad sequence.
+bool valid_utf8(std::string_view text, size_t* bad_offset = nullptr);
+
+}  // namespace vigil::store
