@@ -1,0 +1,94 @@
+// WorkerPool: see worker_pool.hpp. The only rule that matters here is that a worker thread touches
+// nothing but its share of State, so abandoning it is safe.
+#include "http/worker_pool.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+namespace vigil::http {
+
+// Thread-safety: every field is guarded by mutex.
+struct WorkerPool::State {
+  std::mutex mutex;
+  std::condition_variable wake;      // workers: a job arrived or shutdown began
+  std::condition_variable finished;  // shutdown(): a worker exited
+  std::deque<Job> queue;
+  bool stopping = false;
+  std::vector<bool> exited;
+};
+
+void WorkerPool::run_worker(std::shared_ptr<State> state, size_t index) {
+  std::unique_lock lock(state->mutex);
+  for (;;) {
+    state->wake.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
+    if (state->stopping) break;
+    Job job = std::move(state->queue.front());
+    state->queue.pop_front();
+    lock.unlock();
+    // Jobs catch their own exceptions (the server turns them into 500s); this is the last guard
+    // so one escaping never terminates the host.
+    try {
+      job();
+    } catch (...) {
+    }
+    job = nullptr;  // release what the job captured before waiting again
+    lock.lock();
+  }
+  state->exited[index] = true;
+  state->finished.notify_all();
+}
+
+WorkerPool::WorkerPool(unsigned threads) : state_(std::make_shared<State>()) {
+  if (threads == 0) threads = 1;
+  state_->exited.assign(threads, false);
+  threads_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back(run_worker, state_, i);
+}
+
+WorkerPool::~WorkerPool() {
+  shutdown(std::chrono::milliseconds(0));
+}
+
+bool WorkerPool::post(Job job) {
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->stopping) return false;
+    state_->queue.push_back(std::move(job));
+  }
+  state_->wake.notify_one();
+  return true;
+}
+
+unsigned WorkerPool::shutdown(std::chrono::milliseconds deadline) {
+  if (threads_.empty()) return 0;
+  std::deque<Job> dropped;
+  std::unique_lock lock(state_->mutex);
+  state_->stopping = true;
+  dropped.swap(state_->queue);
+  state_->wake.notify_all();
+  state_->finished.wait_for(lock, deadline, [&] {
+    for (bool done : state_->exited) {
+      if (!done) return false;
+    }
+    return true;
+  });
+  std::vector<bool> exited = state_->exited;
+  lock.unlock();
+  // Destroyed outside the lock: a dropped job's captures may take locks of their own.
+  dropped.clear();
+
+  unsigned abandoned = 0;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    if (exited[i]) {
+      threads_[i].join();
+    } else {
+      threads_[i].detach();
+      ++abandoned;
+    }
+  }
+  threads_.clear();
+  return abandoned;
+}
+
+}  // namespace vigil::http
