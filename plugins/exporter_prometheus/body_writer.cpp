@@ -1,0 +1,128 @@
+// Chunked and gzip body writing; see body_writer.hpp.
+//
+// zlib is driven in streaming mode with a fixed output chunk, so memory stays at one chunk above
+// the rendered page whatever its size. It must never leak a z_stream: deflateEnd runs on every
+// path through a guard.
+#include "body_writer.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <memory>
+
+namespace vigil::exporter_prometheus {
+namespace {
+
+struct DeflateGuard {
+  z_stream* stream;
+  ~DeflateGuard() { deflateEnd(stream); }
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// "q=0", "q=0.0", "q=0.000" refuse a coding (RFC 9110 section 12.4.2).
+bool refuses(std::string_view params) {
+  while (!params.empty()) {
+    std::size_t semi = params.find(';');
+    std::string_view param = trim(params.substr(0, semi));
+    params.remove_prefix(semi == std::string_view::npos ? params.size() : semi + 1);
+    if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+      std::string_view q = param.substr(2);
+      double value = 1;
+      auto [ptr, ec] = std::from_chars(q.data(), q.data() + q.size(), value);
+      if (ec == std::errc() && value <= 0) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+BodyResult write_plain(std::string_view body, std::size_t chunk_size, const ChunkSink& sink) {
+  chunk_size = std::max<std::size_t>(chunk_size, 1);
+  while (!body.empty()) {
+    std::size_t n = std::min(chunk_size, body.size());
+    if (!sink(body.substr(0, n))) return BodyResult::stopped;
+    body.remove_prefix(n);
+  }
+  return BodyResult::complete;
+}
+
+BodyResult write_gzip(std::string_view body, int level, std::size_t chunk_size,
+                      const ChunkSink& sink, std::string& error) {
+  chunk_size = std::clamp<std::size_t>(chunk_size, 64, UINT_MAX);
+  z_stream zs{};
+  // 15 + 16: the largest window, with a gzip header and trailer rather than a zlib one.
+  int rc = deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  if (rc != Z_OK) {
+    error = "zlib deflateInit2 failed (code " + std::to_string(rc) + ") at gzip level " +
+            std::to_string(level) + "; expected a level from 0 to 9";
+    return BodyResult::failed;
+  }
+  DeflateGuard guard{&zs};
+  std::unique_ptr<unsigned char[]> out(new unsigned char[chunk_size]);
+  zs.next_out = out.get();
+  zs.avail_out = static_cast<uInt>(chunk_size);
+
+  auto flush_out = [&]() {
+    std::size_t have = chunk_size - zs.avail_out;
+    bool go_on = have == 0 || sink({reinterpret_cast<const char*>(out.get()), have});
+    zs.next_out = out.get();
+    zs.avail_out = static_cast<uInt>(chunk_size);
+    return go_on;
+  };
+
+  // zlib's avail_in is 32-bit: feed the page in slices.
+  constexpr std::size_t kMaxIn = 1u << 30;
+  for (;;) {
+    if (zs.avail_in == 0 && !body.empty()) {
+      std::size_t n = std::min(body.size(), kMaxIn);
+      // zlib's API is not const-correct; deflate never writes through next_in.
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
+      zs.avail_in = static_cast<uInt>(n);
+      body.remove_prefix(n);
+    }
+    int flush = body.empty() ? Z_FINISH : Z_NO_FLUSH;
+    rc = deflate(&zs, flush);
+    if (rc == Z_STREAM_ERROR) {
+      error = "zlib deflate failed with Z_STREAM_ERROR while compressing the page";
+      return BodyResult::failed;
+    }
+    if (rc == Z_STREAM_END) break;
+    if (zs.avail_out == 0 && !flush_out()) return BodyResult::stopped;
+  }
+  return flush_out() ? BodyResult::complete : BodyResult::stopped;
+}
+
+bool accepts_gzip(std::string_view accept_encoding) {
+  while (!accept_encoding.empty()) {
+    std::size_t comma = accept_encoding.find(',');
+    std::string_view item = accept_encoding.substr(0, comma);
+    accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size()
+                                                                  : comma + 1);
+    std::size_t semi = item.find(';');
+    std::string_view coding = trim(item.substr(0, semi));
+    std::string_view params =
+        semi == std::string_view::npos ? std::string_view{} : item.substr(semi + 1);
+    if ((iequals(coding, "gzip") || iequals(coding, "x-gzip")) && !refuses(params)) return true;
+  }
+  return false;
+}
+
+}  // namespace vigil::exporter_prometheus
