@@ -1,0 +1,500 @@
+// The scheduler's threads: one timer that turns due times into work, and a pool of workers that
+// can grow past its size while calls hang.
+//
+// All bookkeeping lives in detail::State, shared by the Scheduler and by every thread it starts,
+// so a worker abandoned at stop() still finds valid memory if its call ever returns. Observer
+// callbacks and log lines are emitted outside the state lock so a slow sink cannot stall the
+// timer. Nothing here may block on a task's call except the worker making it.
+#include "scheduler/scheduler.hpp"
+
+#include "log/logging.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <shared_mutex>
+#include <stdexcept>
+#include <utility>
+
+namespace vigil::scheduler {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+long long to_ms(nanoseconds d) {
+  return std::chrono::duration_cast<milliseconds>(d).count();
+}
+
+// Thread-safety: the spec is immutable after add(); every other field is guarded by State::mutex.
+struct Task {
+  explicit Task(TaskSpec s) : spec(std::move(s)) {}
+  const TaskSpec spec;
+  TaskStats stats;
+  TimePoint call_started{};
+  std::uint64_t call_seq = 0;  // tells a timeout entry for this call from one for an older call
+  bool queued = false;         // waiting in the ready queue for a worker
+  bool timed_out = false;      // the current call has passed its timeout
+  bool rerun_requested = false;
+};
+
+// One point on the timer's timeline: a task's planned start, or a call's timeout.
+struct Entry {
+  enum class Kind { due, timeout };
+  TimePoint at;
+  Kind kind;
+  std::size_t task;
+  std::uint64_t call_seq;  // timeout entries only
+};
+struct Later {
+  bool operator()(const Entry& a, const Entry& b) const { return a.at > b.at; }
+};
+
+// Thread-safety: guarded by State::mutex.
+struct WorkerSlot {
+  std::thread thread;
+  bool in_call = false;
+};
+
+// Something to log and tell the observer once the state lock is released.
+struct Event {
+  enum class Kind { finished, failed, timeout, late, skipped, pool_full };
+  Kind kind;
+  std::size_t task;
+  nanoseconds duration{0};
+  std::string detail;
+};
+
+}  // namespace
+
+namespace detail {
+
+// Thread-safety: every field is guarded by `mutex`, except `tasks` (whose vector is fixed once
+// start() ran), `log`, and the observer, which is guarded by `observer_mutex`.
+struct State {
+  std::mutex mutex;
+  std::condition_variable timer_wake;
+  std::condition_variable work_ready;
+  std::condition_variable call_done;
+
+  std::shared_mutex observer_mutex;
+  Observer observer;
+  bool observer_enabled = true;
+
+  std::shared_ptr<spdlog::logger> log = vigil::log::host();
+  std::size_t target = 0;  // workers that should be free of hung calls
+  std::size_t cap = 0;     // most worker threads at once
+
+  std::vector<std::shared_ptr<Task>> tasks;
+  std::priority_queue<Entry, std::vector<Entry>, Later> timeline;
+  std::deque<std::size_t> ready;
+
+  std::map<std::uint64_t, WorkerSlot> workers;
+  std::vector<std::uint64_t> retired;  // exited workers whose thread the timer should join
+  std::uint64_t next_worker_id = 0;
+  std::size_t live = 0;   // worker threads that have not exited
+  std::size_t busy = 0;   // workers inside a call
+  std::size_t stuck = 0;  // workers inside a call past its timeout
+  bool started = false;
+  bool stopping = false;
+  bool pool_full_reported = false;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::State;
+
+void worker_main(std::shared_ptr<State> state, std::uint64_t id);
+
+// Caller holds state->mutex.
+bool spawn_worker(const std::shared_ptr<State>& state) {
+  const std::uint64_t id = state->next_worker_id++;
+  try {
+    auto [slot, inserted] = state->workers.try_emplace(id);
+    (void)inserted;
+    slot->second.thread = std::thread(worker_main, state, id);
+  } catch (const std::exception& e) {
+    state->workers.erase(id);
+    state->log->error("scheduler: cannot start a worker thread ({}); {} workers remain", e.what(),
+                      state->live);
+    return false;
+  }
+  ++state->live;
+  return true;
+}
+
+// Caller holds state.mutex.
+void enqueue(State& state, std::size_t index) {
+  state.tasks[index]->queued = true;
+  state.ready.push_back(index);
+  state.work_ready.notify_one();
+}
+
+void emit(State& state, std::vector<Event>& events) {
+  for (const Event& event : events) {
+    const std::string& name = state.tasks[event.task]->spec.name;
+    switch (event.kind) {
+      case Event::Kind::failed:
+        state.log->error("{}: call threw {}; it stays on its schedule", name, event.detail);
+        break;
+      case Event::Kind::timeout:
+        state.log->warn(
+            "{}: call still running after its timeout of {}ms; its runs are skipped "
+            "until it returns",
+            name, state.tasks[event.task]->spec.timeout.count());
+        break;
+      case Event::Kind::late:
+        state.log->warn(
+            "{}: call returned after {}ms, past its timeout of {}ms; runs resume at "
+            "its next slot",
+            name, to_ms(event.duration), state.tasks[event.task]->spec.timeout.count());
+        break;
+      case Event::Kind::skipped:
+        state.log->debug("{}: due run skipped, the previous run is still pending", name);
+        break;
+      case Event::Kind::pool_full:
+        state.log->error(
+            "scheduler: {}; raise the plugins' timeouts or fix the hung plugin (the "
+            "last one to hang is {})",
+            event.detail, name);
+        break;
+      case Event::Kind::finished:
+        break;
+    }
+  }
+  std::shared_lock guard(state.observer_mutex);
+  if (state.observer_enabled) {
+    const Observer& o = state.observer;
+    for (const Event& event : events) {
+      switch (event.kind) {
+        case Event::Kind::finished:
+          if (o.on_finished) o.on_finished(event.task, event.duration);
+          break;
+        case Event::Kind::timeout:
+          if (o.on_timeout) o.on_timeout(event.task);
+          break;
+        case Event::Kind::skipped:
+          if (o.on_skipped) o.on_skipped(event.task);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  events.clear();
+}
+
+void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
+  std::vector<Event> events;
+  std::unique_lock lock(state->mutex);
+  for (;;) {
+    if (state->stopping) break;
+    // A replacement worker retires once the hung call it stood in for has returned.
+    if (state->live - state->stuck > state->target) break;
+    if (state->ready.empty()) {
+      state->work_ready.wait(lock);
+      continue;
+    }
+    const std::size_t index = state->ready.front();
+    state->ready.pop_front();
+    const std::shared_ptr<Task> task = state->tasks[index];
+    task->queued = false;
+    task->stats.running = true;
+    const std::uint64_t seq = ++task->call_seq;
+    const TimePoint started = Clock::now();
+    task->call_started = started;
+    const TimePoint deadline = started + task->spec.timeout;
+    const bool earliest = state->timeline.empty() || deadline < state->timeline.top().at;
+    state->timeline.push({deadline, Entry::Kind::timeout, index, seq});
+    if (earliest) state->timer_wake.notify_one();
+    ++state->busy;
+    if (auto slot = state->workers.find(id); slot != state->workers.end())
+      slot->second.in_call = true;
+    lock.unlock();
+
+    std::string failure;
+    try {
+      task->spec.run();
+    } catch (const std::exception& e) {
+      failure = std::string("an exception: ") + e.what();
+    } catch (...) {
+      failure = "an exception that is not a std::exception";
+    }
+    const nanoseconds duration = Clock::now() - started;
+
+    lock.lock();
+    --state->busy;
+    if (auto slot = state->workers.find(id); slot != state->workers.end())
+      slot->second.in_call = false;
+    TaskStats& stats = task->stats;
+    stats.running = false;
+    stats.ran_once = true;
+    ++stats.runs;
+    stats.last_duration = duration;
+    if (task->timed_out) {
+      task->timed_out = false;
+      --state->stuck;
+      state->pool_full_reported = false;
+      events.push_back({Event::Kind::late, index, duration, {}});
+    }
+    if (!failure.empty()) {
+      ++stats.failures;
+      events.push_back({Event::Kind::failed, index, duration, std::move(failure)});
+    }
+    events.push_back({Event::Kind::finished, index, duration, {}});
+    if (task->rerun_requested && !state->stopping) {
+      task->rerun_requested = false;
+      enqueue(*state, index);
+    }
+    state->call_done.notify_all();
+    lock.unlock();
+    emit(*state, events);
+    lock.lock();
+  }
+  --state->live;
+  if (auto slot = state->workers.find(id); slot != state->workers.end()) {
+    state->retired.push_back(id);
+    state->timer_wake.notify_one();
+  }
+  state->call_done.notify_all();
+}
+
+// Caller holds state.mutex. A due run starts only if the task has no run pending; either way the
+// task's next run is planned one interval after this one, so its phase never drifts.
+void on_due(State& state, const Entry& entry, TimePoint now, std::vector<Event>& events) {
+  Task& task = *state.tasks[entry.task];
+  if (task.stats.running || task.queued) {
+    ++task.stats.skipped;
+    events.push_back({Event::Kind::skipped, entry.task, {}, {}});
+  } else {
+    enqueue(state, entry.task);
+  }
+  const auto interval = task.spec.interval;
+  TimePoint next = entry.at + interval;
+  // After a stall longer than an interval (a suspended machine), start again at the next slot of
+  // the same phase instead of running the missed ones in a burst.
+  if (next <= now) next = entry.at + interval * ((now - entry.at) / interval + 1);
+  state.timeline.push({next, Entry::Kind::due, entry.task, 0});
+}
+
+// Caller holds state->mutex.
+void on_timeout(const std::shared_ptr<State>& state, const Entry& entry,
+                std::vector<Event>& events) {
+  Task& task = *state->tasks[entry.task];
+  if (!task.stats.running || task.call_seq != entry.call_seq || task.timed_out) return;
+  task.timed_out = true;
+  ++task.stats.timeouts;
+  ++state->stuck;
+  events.push_back({Event::Kind::timeout, entry.task, {}, {}});
+  if (state->live - state->stuck >= state->target) return;
+  if (state->live < state->cap) {
+    spawn_worker(state);
+  } else if (!state->pool_full_reported) {
+    state->pool_full_reported = true;
+    events.push_back({Event::Kind::pool_full,
+                      entry.task,
+                      {},
+                      std::to_string(state->stuck) + " of " + std::to_string(state->live) +
+                          " worker threads are stuck in calls past their timeout and the pool "
+                          "is at its cap of " +
+                          std::to_string(state->cap) + " threads, so due runs wait"});
+  }
+}
+
+void timer_main(std::shared_ptr<State> state) {
+  std::vector<Event> events;
+  std::vector<std::thread> to_join;
+  std::unique_lock lock(state->mutex);
+  while (!state->stopping) {
+    for (std::uint64_t id : state->retired) {
+      auto slot = state->workers.find(id);
+      if (slot == state->workers.end()) continue;
+      to_join.push_back(std::move(slot->second.thread));
+      state->workers.erase(slot);
+    }
+    state->retired.clear();
+    if (!to_join.empty()) {
+      lock.unlock();
+      // These threads have left their loop; joining only waits for them to unwind.
+      for (std::thread& t : to_join) t.join();
+      to_join.clear();
+      lock.lock();
+      continue;
+    }
+    if (state->timeline.empty()) {
+      state->timer_wake.wait(lock);
+      continue;
+    }
+    const TimePoint now = Clock::now();
+    const Entry next = state->timeline.top();
+    if (next.at > now) {
+      state->timer_wake.wait_until(lock, next.at);
+      continue;
+    }
+    state->timeline.pop();
+    if (next.kind == Entry::Kind::due)
+      on_due(*state, next, now, events);
+    else
+      on_timeout(state, next, events);
+    if (!events.empty()) {
+      lock.unlock();
+      emit(*state, events);
+      lock.lock();
+    }
+  }
+}
+
+std::size_t checked(const State& state, std::size_t task, const char* what) {
+  if (task >= state.tasks.size())
+    throw std::out_of_range(std::string("scheduler: ") + what + "(" + std::to_string(task) +
+                            "): no such task, expected an index below " +
+                            std::to_string(state.tasks.size()));
+  return task;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(unsigned workers, Observer observer)
+    : state_(std::make_shared<detail::State>()) {
+  if (workers == 0) throw std::invalid_argument("scheduler: found 0 workers, expected at least 1");
+  state_->target = workers;
+  state_->cap = static_cast<std::size_t>(workers) * (1 + kExtraWorkersPerWorker);
+  state_->observer = std::move(observer);
+}
+
+Scheduler::~Scheduler() {
+  stop(milliseconds(0));
+}
+
+std::size_t Scheduler::add(TaskSpec spec) {
+  const std::string who = "scheduler: task '" + spec.name + "'";
+  if (spec.interval.count() <= 0)
+    throw std::invalid_argument(who + ": found interval " + std::to_string(spec.interval.count()) +
+                                "ms, expected more than 0ms");
+  if (spec.timeout.count() <= 0)
+    throw std::invalid_argument(who + ": found timeout " + std::to_string(spec.timeout.count()) +
+                                "ms, expected more than 0ms");
+  if (!(spec.jitter >= 0.0 && spec.jitter <= 1.0))
+    throw std::invalid_argument(who + ": found jitter " + std::to_string(spec.jitter) +
+                                ", expected a fraction of the interval between 0 and 1");
+  if (!spec.run) throw std::invalid_argument(who + ": has no function to run");
+  std::lock_guard lock(state_->mutex);
+  if (state_->started || state_->stopping)
+    throw std::logic_error(who + ": added after start(); add every task before starting");
+  state_->tasks.push_back(std::make_shared<Task>(std::move(spec)));
+  return state_->tasks.size() - 1;
+}
+
+void Scheduler::start() {
+  std::lock_guard lock(state_->mutex);
+  if (state_->started) throw std::logic_error("scheduler: start() called a second time");
+  if (state_->stopping) throw std::logic_error("scheduler: start() called after stop()");
+  state_->started = true;
+
+  std::mt19937_64 random(std::random_device{}());
+  const TimePoint now = Clock::now();
+  for (std::size_t i = 0; i < state_->tasks.size(); ++i) {
+    const TaskSpec& spec = state_->tasks[i]->spec;
+    const double span = spec.jitter * static_cast<double>(nanoseconds(spec.interval).count());
+    nanoseconds offset{0};
+    if (span >= 1.0)
+      offset = nanoseconds(static_cast<nanoseconds::rep>(
+          std::floor(std::uniform_real_distribution<double>(0.0, span)(random))));
+    state_->timeline.push({now + offset, Entry::Kind::due, i, 0});
+  }
+  for (std::size_t i = 0; i < state_->target; ++i) spawn_worker(state_);
+  if (state_->live == 0)
+    state_->log->error("scheduler: no worker thread could be started; no task will run");
+  timer_ = std::thread(timer_main, state_);
+}
+
+void Scheduler::run_now(std::size_t task) {
+  std::lock_guard lock(state_->mutex);
+  checked(*state_, task, "run_now");
+  if (state_->stopping) return;
+  Task& t = *state_->tasks[task];
+  if (t.stats.running)
+    t.rerun_requested = true;
+  else if (!t.queued)
+    enqueue(*state_, task);
+}
+
+std::vector<std::string> Scheduler::stop(milliseconds deadline) {
+  const TimePoint give_up = Clock::now() + std::max(deadline, milliseconds(0));
+  std::unique_lock lock(state_->mutex);
+  if (state_->stopping) return {};
+  state_->stopping = true;
+  for (std::size_t index : state_->ready) state_->tasks[index]->queued = false;
+  state_->ready.clear();
+  for (auto& task : state_->tasks) task->rerun_requested = false;
+  state_->timeline = {};
+  state_->timer_wake.notify_all();
+  state_->work_ready.notify_all();
+  lock.unlock();
+  if (timer_.joinable()) timer_.join();
+  lock.lock();
+  state_->call_done.wait_until(lock, give_up, [&] { return state_->busy == 0; });
+
+  std::vector<std::string> abandoned;
+  for (const auto& task : state_->tasks)
+    if (task->stats.running) abandoned.push_back(task->spec.name);
+  std::vector<std::thread> to_join;
+  for (auto& [id, slot] : state_->workers) {
+    (void)id;
+    if (slot.in_call)
+      slot.thread.detach();  // still in a call; it keeps `state_` alive if it ever returns
+    else
+      to_join.push_back(std::move(slot.thread));
+  }
+  state_->workers.clear();
+  state_->retired.clear();
+  lock.unlock();
+  // Workers outside a call have seen `stopping` (or will on waking) and exit without running.
+  for (std::thread& t : to_join) t.join();
+  {
+    // Waits for callbacks in progress, so none runs once stop() has returned.
+    std::unique_lock guard(state_->observer_mutex);
+    state_->observer_enabled = false;
+  }
+  if (!abandoned.empty()) {
+    std::string names;
+    for (const std::string& name : abandoned) names += (names.empty() ? "" : ", ") + name;
+    state_->log->warn(
+        "scheduler: abandoning {} call(s) still running {}ms after stop began: {}; their threads "
+        "are left behind",
+        abandoned.size(), deadline.count(), names);
+  }
+  return abandoned;
+}
+
+TaskStats Scheduler::stats(std::size_t task) const {
+  std::lock_guard lock(state_->mutex);
+  return state_->tasks[checked(*state_, task, "stats")]->stats;
+}
+
+std::size_t Scheduler::task_count() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->tasks.size();
+}
+
+std::size_t Scheduler::busy_workers() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->busy;
+}
+
+std::size_t Scheduler::worker_count() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->live;
+}
+
+}  // namespace vigil::scheduler
