@@ -11,6 +11,7 @@ namespace vigil::collector_cpu {
 namespace {
 
 constexpr std::size_t kMaxQuotedLine = 80;
+constexpr int kMaxCpu = 65535;
 
 std::string quote_line(std::string_view line) {
   std::string out = "'";
@@ -53,6 +54,12 @@ bool parse_cpu_line(std::string_view line, std::string_view word, double user_hz
   if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || number < 0) {
     error = "line " + std::to_string(line_no) + ": expected a CPU name like 'cpu0', found " +
             quote_line(line);
+    return false;
+  }
+  if (number > kMaxCpu) {
+    // The plugin indexes its series by CPU number; no kernel numbers CPUs this high.
+    error = "line " + std::to_string(line_no) + ": expected a CPU number up to " +
+            std::to_string(kMaxCpu) + ", found " + quote_line(line);
     return false;
   }
   cpu.cpu = number;
