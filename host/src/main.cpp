@@ -1,2 +1,6 @@
-// vigil entry point (filled in by the CLI work)
-int main() { return 0; }
+// The vigil executable: everything lives in vigil_core; this only hands over the command line.
+#include "core/cli.hpp"
+
+int main(int argc, char** argv) {
+  return vigil::core::main(argc, argv);
+}

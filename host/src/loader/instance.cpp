@@ -86,7 +86,7 @@ CallResult Instance::guarded(Call&& call) {
 
 std::shared_ptr<Instance> Instance::create(std::shared_ptr<PluginLibrary> library,
                                            const config::InstanceConfig& config,
-                                           config::ResolvedOptions options,
+                                           const config::ResolvedOptions& options,
                                            std::chrono::milliseconds interval,
                                            std::chrono::milliseconds timeout, Services services,
                                            std::string& error) {
@@ -96,7 +96,6 @@ std::shared_ptr<Instance> Instance::create(std::shared_ptr<PluginLibrary> librar
   self->logger_ = log::for_instance(self->library_->name(), config.name, config.log_level);
   self->interval_ = interval;
   self->timeout_ = timeout;
-  self->options_ = std::move(options);
   self->context_ = std::make_unique<vigil_host_ctx>();
   auto& ctx = *self->context_;
   ctx.instance = self.get();
@@ -110,8 +109,8 @@ std::shared_ptr<Instance> Instance::create(std::shared_ptr<PluginLibrary> librar
   vigil_config cfg{};
   cfg.size = sizeof cfg;
   cfg.instance_name = self->name_.c_str();
-  cfg.options = self->options_.data();
-  cfg.option_count = self->options_.size();
+  cfg.options = options.data();
+  cfg.option_count = options.size();
   cfg.interval_ms = interval.count();
   cfg.timeout_ms = timeout.count();
 

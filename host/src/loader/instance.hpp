@@ -62,7 +62,7 @@ class Instance : public std::enable_shared_from_this<Instance> {
   // and sets `error` (the plugin's own message, with its status).
   static std::shared_ptr<Instance> create(std::shared_ptr<PluginLibrary> library,
                                           const config::InstanceConfig& config,
-                                          config::ResolvedOptions options,
+                                          const config::ResolvedOptions& options,
                                           std::chrono::milliseconds interval,
                                           std::chrono::milliseconds timeout, Services services,
                                           std::string& error);
@@ -110,7 +110,6 @@ class Instance : public std::enable_shared_from_this<Instance> {
   std::string name_;
   std::shared_ptr<spdlog::logger> logger_;
   std::chrono::milliseconds interval_{0}, timeout_{0};
-  config::ResolvedOptions options_;
   std::unique_ptr<vigil_host_ctx> context_;
   void* handle_ = nullptr;
   bool destroyed_ = false;

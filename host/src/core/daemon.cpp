@@ -1,0 +1,428 @@
+// See daemon.hpp. The main thread owns the lifecycle: it waits for signals, runs housekeeping
+// between them, and is the only thread that creates, reloads or destroys instances.
+#include "core/daemon.hpp"
+
+#include "http/server.hpp"
+#include "loader/instance.hpp"
+#include "scheduler/scheduler.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace vigil::core {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+http::Options http_options(const config::HttpConfig& cfg) {
+  http::Options options;
+  options.address = cfg.address;
+  options.port = cfg.port;
+  options.threads = cfg.threads;
+  options.max_concurrent_expensive = cfg.max_concurrent_requests;
+  options.max_body_bytes = cfg.max_body_bytes;
+  return options;
+}
+
+bool same_http(const config::HttpConfig& a, const config::HttpConfig& b) {
+  return a.address == b.address && a.port == b.port && a.threads == b.threads &&
+         a.max_concurrent_requests == b.max_concurrent_requests &&
+         a.max_body_bytes == b.max_body_bytes;
+}
+
+void log_notes(const std::vector<loader::ScanNote>& notes) {
+  for (const auto& note : notes) {
+    if (note.kind == loader::ScanNote::Kind::refused)
+      log::host()->error("{}", note.message);
+    else
+      log::host()->warn("{}", note.message);
+  }
+}
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// Remembers a call's last failure so a collector failing every run logs once per new message.
+struct FailureLog {
+  std::string last;
+  uint64_t repeats = 0;
+  void report(const loader::Instance& instance, const char* call, const loader::CallResult& r) {
+    if (r.ok()) {
+      if (!last.empty()) instance.logger()->info("{} succeeded again", call);
+      last.clear();
+      repeats = 0;
+      return;
+    }
+    std::string message =
+        std::string(loader::status_name(r.status)) + (r.message.empty() ? "" : ": " + r.message);
+    if (message != last) {
+      instance.logger()->error("{} failed: {}", call, message);
+      last = std::move(message);
+      repeats = 0;
+    } else if (++repeats % 100 == 0) {
+      instance.logger()->error("{} failed {} more times: {}", call, repeats, last);
+    }
+  }
+};
+
+}  // namespace
+
+Daemon::Daemon(std::filesystem::path config_file, Overrides overrides)
+    : config_file_(std::move(config_file)), overrides_(std::move(overrides)) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  // Signals are taken synchronously by the main thread; every thread started later inherits
+  // the mask, so no handler ever runs inside a plugin call.
+  sigset_t signals = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto plan = make_plan(config_file_, overrides_);
+  log::setup(plan.config.log);
+  log_notes(plan.notes);
+  if (!plan.errors.empty()) {
+    for (const auto& error : plan.errors)
+      log::host()->error("{}", config::describe(error, config_file_.string()));
+    log::host()->error("{}: {} error(s); not starting (run `vigil check-config -c {}`)",
+                       config_file_.string(), plan.errors.size(), config_file_.string());
+    return 1;
+  }
+  store_ = std::make_unique<store::Store>();
+  self_ = std::make_unique<SelfMetrics>(*store_);
+  if (!apply(std::move(plan), true)) return 1;
+  log::host()->info("vigil {} running: {} instance(s), http://{}:{}/ (SIGHUP reloads {})",
+                    VIGIL_VERSION, instances_.size(), http_config_.address, http_->port(),
+                    config_file_.string());
+
+  auto last_refresh = Clock::now();
+  auto last_gc = Clock::now();
+  for (;;) {
+    timespec wait{1, 0};
+    int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log::host()->info("{} received; stopping (deadline {})", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                        config::format_duration(config_.shutdown_timeout));
+      break;
+    }
+    if (sig == SIGHUP) reload();
+    const auto now = Clock::now();
+    if (now - last_refresh >= std::chrono::seconds(5)) {
+      self_->refresh(http_->requests_total(), http_->rejected_busy_total());
+      last_refresh = now;
+    }
+    if (now - last_gc >= std::chrono::minutes(1)) {
+      const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      if (auto dropped = store_->collect_garbage(now_ms, 10 * 60 * 1000))
+        log::host()->debug("dropped {} long-stale series", dropped);
+      last_gc = now;
+    }
+  }
+  shutdown();
+  log::host()->info("stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+void Daemon::mount_host_routes(http::Server& server) {
+  std::string error;
+  server.mount(
+      "GET", "/health/live",
+      [](const http::Request&, http::Response& response) { response.write("ok\n"); }, {}, error);
+  server.mount(
+      "GET", "/health/ready",
+      [this](const http::Request&, http::Response& response) {
+        std::string report;
+        if (ready(report)) {
+          response.write("ready\n");
+        } else {
+          response.set_status(503);
+          response.write("not ready:\n" + report);
+        }
+      },
+      {}, error);
+  server.mount(
+      "GET", "/",
+      [](const http::Request&, http::Response& response) {
+        response.write("vigil " VIGIL_VERSION
+                       "\n\n/health/live    the process is up\n/health/ready   every instance "
+                       "started and ran once\n/metrics        Prometheus exposition (when the "
+                       "exporter_prometheus plugin is configured)\n");
+      },
+      {}, error);
+}
+
+bool Daemon::ready(std::string& report) const {
+  std::lock_guard lock(state_mutex_);
+  bool ok = true;
+  for (const auto& ri : instances_) {
+    if (!ri.plan.config.gates_readiness) continue;
+    const std::string who =
+        "instance \"" + ri.plan.config.name + "\" (plugin " + ri.plan.library->name() + ")";
+    if (!ri.instance) {
+      report += who + ": failed to start: " + ri.failure + "\n";
+      ok = false;
+    } else if (ri.scheduled && !ri.ran_once->load()) {
+      report += who + ": has not completed its first run\n";
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool Daemon::apply(Plan plan, bool first) {
+  std::unique_ptr<http::Server> new_server;
+  if (first || !same_http(plan.config.http, http_config_)) {
+    new_server = std::make_unique<http::Server>(http_options(plan.config.http));
+    mount_host_routes(*new_server);
+    std::string error;
+    if (!new_server->start(error)) {
+      log::host()->error("{}: http: {}", config_file_.string(), error);
+      if (!first) log::host()->error("reload rejected; the running configuration stays");
+      return false;
+    }
+  }
+  if (!first) {
+    log::setup(plan.config.log);
+    stop_instances(plan.config.shutdown_timeout);
+  }
+  if (new_server) {
+    if (http_) http_->stop(milliseconds(1000));
+    http_ = std::move(new_server);
+    http_config_ = plan.config.http;
+  }
+  config_ = plan.config;
+  libraries_ = plan.libraries;
+
+  std::vector<RunningInstance> runtime;
+  for (auto& planned : plan.instances) {
+    RunningInstance ri;
+    ri.plan = std::move(planned);
+    runtime.push_back(std::move(ri));
+  }
+  start_instances(runtime, config_);
+  return true;
+}
+
+void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config::HostConfig& cfg) {
+  auto task_metrics = std::make_shared<std::vector<std::shared_ptr<InstanceMetrics>>>();
+  auto task_names = std::make_shared<std::vector<std::string>>();
+  scheduler::Observer observer;
+  SelfMetrics* self = self_.get();
+  observer.on_timeout = [self, task_metrics, task_names](size_t task) {
+    self->timed_out(*(*task_metrics)[task]);
+  };
+  observer.on_skipped = [self, task_metrics](size_t task) {
+    self->skipped(*(*task_metrics)[task]);
+  };
+  auto scheduler = std::make_unique<scheduler::Scheduler>(cfg.scheduler.workers, observer);
+
+  loader::Services services;
+  services.store = store_.get();
+  services.http = http_.get();
+  services.on_request = [self](const std::string& path, std::chrono::nanoseconds duration) {
+    self->request_served(path, duration);
+  };
+
+  for (auto& ri : runtime) {
+    const auto& lib = *ri.plan.library;
+    const auto& name = ri.plan.config.name;
+    auto& metrics = metrics_by_instance_[name];
+    if (!metrics) metrics = std::make_shared<InstanceMetrics>();
+    ri.metrics = metrics;
+    self_->bind(*metrics, lib.name(), name, lib.has_health_check());
+
+    std::string error;
+    ri.instance = loader::Instance::create(ri.plan.library, ri.plan.config, ri.plan.options,
+                                           ri.plan.interval, ri.plan.timeout, services, error);
+    if (!ri.instance) {
+      ri.failure = error;
+      log::for_instance(lib.name(), name)
+          ->error("{}: not started: {}", ri.plan.config.json_path, error);
+      store_->write(metrics->up, 0, 0);
+      continue;
+    }
+    store_->write(metrics->up, 1, 0);
+    ri.instance->logger()->info("started ({}{})", lib.kinds(),
+                                ri.plan.interval.count() > 0
+                                    ? ", every " + config::format_duration(ri.plan.interval)
+                                    : std::string());
+    ri.scheduled = ri.plan.interval.count() > 0;
+    if (!ri.scheduled) continue;
+
+    const bool collects = lib.has_collector();
+    const bool checks = lib.has_health_check();
+    const bool pushes = lib.has_exporter() && lib.exporter().push;
+    auto instance = ri.instance;
+    auto ran_once = ri.ran_once;
+    auto failures = std::make_shared<std::array<FailureLog, 3>>();
+    auto last_health = std::make_shared<int>(-1);
+    scheduler::TaskSpec spec;
+    spec.name = lib.name() + ":" + name;
+    spec.interval = ri.plan.interval;
+    spec.timeout = ri.plan.timeout;
+    spec.jitter = cfg.scheduler.jitter;
+    spec.run = [instance, metrics, ran_once, failures, last_health, self, collects, checks,
+                pushes] {
+      if (collects) {
+        auto r = instance->collect();
+        self->call_finished(*metrics, r.duration, r.ok());
+        (*failures)[0].report(*instance, "collect", r);
+      }
+      if (checks) {
+        loader::HealthOutcome outcome;
+        auto r = instance->check(outcome);
+        self->call_finished(*metrics, r.duration, r.ok());
+        self->health(*metrics, outcome.status, r.duration);
+        (*failures)[1].report(*instance, "check", r);
+        if (outcome.status != *last_health) {
+          auto level =
+              outcome.status == VIGIL_HEALTH_OK ? spdlog::level::info : spdlog::level::warn;
+          instance->logger()->log(level, "health {}{}{}",
+                                  loader::health_status_name(outcome.status),
+                                  outcome.message.empty() ? "" : ": ", outcome.message);
+          *last_health = outcome.status;
+        }
+      }
+      if (pushes) {
+        auto r = instance->push();
+        self->call_finished(*metrics, r.duration, r.ok());
+        (*failures)[2].report(*instance, "push", r);
+      }
+      ran_once->store(true);
+    };
+    task_metrics->push_back(metrics);
+    task_names->push_back(spec.name);
+    scheduler->add(std::move(spec));
+  }
+  {
+    std::lock_guard lock(state_mutex_);
+    instances_ = std::move(runtime);
+  }
+  scheduler_ = std::move(scheduler);
+  scheduler_->start();
+}
+
+void Daemon::stop_instances(milliseconds deadline) {
+  const auto until = Clock::now() + deadline;
+  auto remaining = [&] {
+    return std::max(milliseconds(0),
+                    std::chrono::duration_cast<milliseconds>(until - Clock::now()));
+  };
+  if (scheduler_) {
+    for (const auto& name : scheduler_->stop(deadline))
+      log::host()->warn("{}: still running at the stop deadline; abandoned", name);
+  }
+  std::vector<RunningInstance> old;
+  {
+    std::lock_guard lock(state_mutex_);
+    old.swap(instances_);
+  }
+  for (auto it = old.rbegin(); it != old.rend(); ++it) {
+    auto& instance = it->instance;
+    if (!instance) continue;
+    if (instance->library().has_exporter()) {
+      auto r = instance->flush(remaining());
+      if (!r.ok()) instance->logger()->error("flush failed: {}", r.message);
+    }
+    if (!instance->shutdown(remaining())) {
+      // A call is still inside the plugin: its library must stay loaded until the process
+      // ends, so this reference is deliberately never released.
+      new std::shared_ptr<loader::Instance>(instance);
+    }
+  }
+  // A hung worker thread may still hold a task; the scheduler detaches it, never joins it.
+  scheduler_.reset();
+}
+
+void Daemon::reload() {
+  log::host()->info("SIGHUP: reloading {}", config_file_.string());
+  auto plan = make_plan(config_file_, overrides_, libraries_);
+  log_notes(plan.notes);
+  if (!plan.errors.empty()) {
+    for (const auto& error : plan.errors)
+      log::host()->error("{}", config::describe(error, config_file_.string()));
+    log::host()->error("reload rejected: {} error(s); the running configuration stays",
+                       plan.errors.size());
+    return;
+  }
+  if (apply(std::move(plan), false))
+    log::host()->info("reloaded: {} instance(s)", instances_.size());
+}
+
+void Daemon::shutdown() {
+  stop_instances(config_.shutdown_timeout);
+  if (http_) http_->stop(milliseconds(1000));
+}
+
+int check_config(const std::filesystem::path& file, const Overrides& overrides) {
+  auto plan = make_plan(file, overrides);
+  for (const auto& note : plan.notes)
+    std::cout << (note.kind == loader::ScanNote::Kind::refused ? "warning: " : "note: ")
+              << note.message << "\n";
+  for (const auto& error : plan.errors) std::cout << config::describe(error, file.string()) << "\n";
+  if (!plan.errors.empty()) {
+    std::cout << file.string() << ": " << plan.errors.size() << " error(s)\n";
+    return 1;
+  }
+  std::cout << file.string() << ": OK (" << plan.instances.size() << " instance(s), "
+            << plan.libraries.size() << " plugin(s) found)\n";
+  return 0;
+}
+
+int list_plugins(const std::filesystem::path* file, const Overrides& overrides) {
+  std::vector<std::filesystem::path> dirs = overrides.plugin_dirs;
+  if (file) {
+    auto loaded = config::load_file(*file);
+    for (const auto& error : loaded.errors)
+      std::cerr << config::describe(error, file->string()) << "\n";
+    dirs.insert(dirs.end(), loaded.config.plugin_dirs.begin(), loaded.config.plugin_dirs.end());
+  }
+  if (dirs.empty()) dirs = default_plugin_dirs();
+  auto scanned = scan_plugins(dirs);
+  if (scanned.libraries.empty()) {
+    std::cout << "no plugins found in:";
+    for (const auto& dir : dirs) std::cout << " " << dir.string();
+    std::cout << "\n";
+  }
+  for (const auto& lib : scanned.libraries) {
+    std::cout << lib->name() << " " << lib->version() << " (" << lib->kinds() << ")\n"
+              << "  " << lib->description() << "\n"
+              << "  file: " << lib->path().string() << ", ABI "
+              << loader::format_abi_version(lib->abi_version()) << "\n";
+    if (lib->options().empty()) {
+      std::cout << "  options: none\n";
+    } else {
+      std::cout << "  options:\n";
+      size_t width = 0;
+      for (const auto& opt : lib->options()) width = std::max(width, opt.name.size());
+      for (const auto& opt : lib->options()) {
+        std::string name = opt.name;
+        name.resize(width, ' ');
+        std::cout << "    " << name << "  " << config::option_type_name(opt.type);
+        if (opt.required)
+          std::cout << ", required";
+        else if (opt.default_text)
+          std::cout << ", default " << *opt.default_text;
+        std::cout << "\n      " << opt.description << "\n";
+      }
+    }
+    std::cout << "\n";
+  }
+  for (const auto& note : scanned.notes) std::cout << note.message << "\n";
+  return 0;
+}
+
+}  // namespace vigil::core

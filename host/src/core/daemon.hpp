@@ -1,0 +1,79 @@
+// The running agent: one store, one HTTP server, and the instances of the applied config on a
+// scheduler. `vigil run` builds one Daemon and calls run().
+//
+// The daemon owns every lifetime decision: instances are created on the main thread, stopped
+// before their libraries can go, and a reload replaces them only after the new config checked
+// out in full. It must never exit on a plugin's failure.
+#pragma once
+
+#include "core/plan.hpp"
+#include "core/self_metrics.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+namespace vigil::http {
+class Server;
+}
+namespace vigil::scheduler {
+class Scheduler;
+}
+namespace vigil::loader {
+class Instance;
+}
+
+namespace vigil::core {
+
+struct HealthState;
+
+// One instance of the applied config, whether or not its plugin created it.
+struct RunningInstance {
+  PlannedInstance plan;
+  std::shared_ptr<loader::Instance> instance;  // null when create() failed
+  std::string failure;                         // why create() failed
+  std::shared_ptr<InstanceMetrics> metrics;
+  std::shared_ptr<std::atomic<bool>> ran_once = std::make_shared<std::atomic<bool>>(false);
+  bool scheduled = false;
+};
+
+// Thread-safety: run() on the main thread; the HTTP handlers it mounts only read atomics and
+// take `state_mutex_`.
+class Daemon {
+ public:
+  Daemon(std::filesystem::path config_file, Overrides overrides);
+  ~Daemon();
+  // Runs until SIGINT or SIGTERM. Returns the process exit code.
+  int run();
+
+ private:
+  bool apply(Plan plan, bool first);
+  void start_instances(std::vector<RunningInstance>& runtime, const config::HostConfig& cfg);
+  void stop_instances(std::chrono::milliseconds deadline);
+  void mount_host_routes(http::Server& server);
+  bool ready(std::string& report) const;
+  void reload();
+  void shutdown();
+
+  std::filesystem::path config_file_;
+  Overrides overrides_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<SelfMetrics> self_;
+  std::unique_ptr<http::Server> http_;
+  config::HttpConfig http_config_;
+  config::HostConfig config_;
+  std::vector<std::shared_ptr<loader::PluginLibrary>> libraries_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::vector<RunningInstance> instances_;
+  std::map<std::string, std::shared_ptr<InstanceMetrics>> metrics_by_instance_;
+  mutable std::mutex state_mutex_;  // guards instances_ against the readiness handler
+  std::vector<std::shared_ptr<loader::Instance>> abandoned_;  // hung at stop: never destroyed
+};
+
+// Validates, prints every error, returns the exit code of `vigil check-config`.
+int check_config(const std::filesystem::path& file, const Overrides& overrides);
+// Prints what `vigil plugins` shows.
+int list_plugins(const std::filesystem::path* file, const Overrides& overrides);
+
+}  // namespace vigil::core
