@@ -187,3 +187,44 @@ TEST_CASE("concurrent writers, a visitor and registrations keep every value righ
     }
   }
 }
+
+TEST_CASE("a reader never sees half of a histogram replacement", "[store][concurrency]") {
+  Store store;
+  std::string error;
+  constexpr size_t kBuckets = 32;
+  std::vector<double> bounds;
+  for (size_t i = 0; i < kBuckets; ++i) bounds.push_back(static_cast<double>(i + 1));
+  const auto f = store.register_family(
+      family_desc("whole", VIGIL_METRIC_HISTOGRAM, bounds.data(), bounds.size()), error);
+  const auto s = store.register_series(f, {}, 0, 0, error);
+  REQUIRE(s);
+  const uint64_t zero[kBuckets] = {};
+  REQUIRE(store.write_histogram(s, zero, kBuckets, 0, 0, 0) == VIGIL_OK);
+
+  // Replacement k has bucket i = k * (i + 1), count = k * (kBuckets + 1), sum = k.
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    uint64_t cumulative[kBuckets];
+    for (uint64_t k = 1; !done.load(std::memory_order_relaxed); ++k) {
+      for (size_t i = 0; i < kBuckets; ++i) cumulative[i] = k * (i + 1);
+      store.write_histogram(s, cumulative, kBuckets, static_cast<double>(k), k * (kBuckets + 1), 0);
+    }
+  });
+  struct Torn {
+    int torn = 0;
+  } torn;
+  vigil_store_visitor visitor{sizeof(vigil_store_visitor), nullptr,
+                              [](void* u, const vigil_family_view*, const vigil_series_view* v) {
+                                const uint64_t k = v->bucket_counts[0];
+                                bool ok = v->count == k * (kBuckets + 1) &&
+                                          v->sum == static_cast<double>(k);
+                                for (size_t i = 0; i < kBuckets; ++i)
+                                  ok = ok && v->bucket_counts[i] == k * (i + 1);
+                                if (!ok) static_cast<Torn*>(u)->torn++;
+                                return 0;
+                              }};
+  for (int i = 0; i < 200'000; ++i) store.visit(visitor, &torn);
+  done = true;
+  writer.join();
+  CHECK(torn.torn == 0);
+}
