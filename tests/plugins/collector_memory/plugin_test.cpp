@@ -1,0 +1,145 @@
+// The built collector_memory.so, loaded with dlopen and run through the SDK's fake host: the
+// node_memory_* series a user would scrape, from a fixture procfs tree and from the real /proc.
+#include <vigil/sdk.hpp>
+#include <vigil/testing/fake_host.hpp>
+
+#include <dlfcn.h>
+#include <unistd.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+using vigil::MetricType;
+using vigil::testing::FakeHost;
+
+namespace {
+
+// The plugin's descriptor, from the real .so. The library stays loaded for the whole run, so no
+// instance can outlive its code.
+const vigil_plugin_desc* plugin() {
+  static const vigil_plugin_desc* desc = [] {
+    void* lib = dlopen(PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
+    INFO("dlopen " << PLUGIN_PATH << ": " << (lib ? "" : dlerror()));
+    REQUIRE(lib != nullptr);
+    auto entry = reinterpret_cast<vigil_plugin_entry_fn>(dlsym(lib, VIGIL_ENTRY_SYMBOL));
+    REQUIRE(entry != nullptr);
+    return entry();
+  }();
+  return desc;
+}
+
+std::string fixture(const std::string& name) {
+  return std::string(FIXTURES_DIR) + "/" + name;
+}
+
+// A writable procfs stand-in whose meminfo a test can rewrite between collects.
+struct TempProc {
+  fs::path dir;
+  TempProc() {
+    char tmpl[] = "/tmp/vigil_mem_test_XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+  }
+  ~TempProc() { fs::remove_all(dir); }
+  void write(const std::string& text) { std::ofstream(dir / "meminfo") << text; }
+};
+
+}  // namespace
+
+TEST_CASE("the plugin describes itself and its proc_path option") {
+  const vigil_plugin_desc* d = plugin();
+  CHECK(std::string(d->name) == "collector_memory");
+  REQUIRE(d->collector != nullptr);
+  REQUIRE(d->option_count == 1);
+  CHECK(std::string(d->options[0].name) == "proc_path");
+  CHECK(std::string(d->options[0].default_value) == "/proc");
+}
+
+TEST_CASE("a fixture meminfo gives node_exporter's node_memory_ series") {
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", fixture("typical")}});
+  REQUIRE(inst.collect().to_string() == "ok");
+
+  CHECK(host.value("node_memory_MemTotal_bytes") == 16273196.0 * 1024);
+  CHECK(host.value("node_memory_MemAvailable_bytes") == 9785444.0 * 1024);
+  CHECK(host.value("node_memory_Active_anon_bytes") == 4019632.0 * 1024);
+  CHECK(host.value("node_memory_Inactive_file_bytes") == 5633368.0 * 1024);
+  CHECK(host.value("node_memory_HugePages_Total") == 16);
+  CHECK(host.value("node_memory_HugePages_Free") == 12);
+  CHECK(host.value("node_memory_Hugepagesize_bytes") == 2048.0 * 1024);
+  CHECK(host.value("node_memory_DirectMap1G_bytes") == 2097152.0 * 1024);
+  CHECK_FALSE(host.has("node_memory_HugePages_Total_bytes"));
+
+  std::size_t memory_families = 0;
+  for (const auto& name : host.family_names())
+    if (name.rfind("node_memory_", 0) == 0) ++memory_families;
+  CHECK(memory_families == 57);
+
+  auto total = host.family("node_memory_MemTotal_bytes");
+  REQUIRE(total);
+  CHECK(total->type == MetricType::gauge);
+  CHECK(total->help == "Memory information field MemTotal_bytes.");
+  CHECK(host.family("node_memory_Active_anon_bytes")->help ==
+        "Memory information field Active_anon_bytes.");
+  CHECK(host.family("node_memory_HugePages_Total")->help ==
+        "Memory information field HugePages_Total.");
+}
+
+TEST_CASE("later collects write through cached handles: no new registrations") {
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", fixture("typical")}});
+  REQUIRE(inst.collect().is_ok());
+  uint64_t after_first = host.registrations();
+  CHECK(after_first == 57);
+  for (int i = 0; i < 3; ++i) REQUIRE(inst.collect().is_ok());
+  CHECK(host.registrations() == after_first);
+}
+
+TEST_CASE("a field that appears is added; one that disappears leaves the exposition") {
+  TempProc proc;
+  proc.write("MemTotal: 100 kB\nMemFree: 40 kB\nShmemHugePages: 0 kB\n");
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  REQUIRE(inst.collect().is_ok());
+  REQUIRE(host.has("node_memory_ShmemHugePages_bytes"));
+
+  proc.write("MemTotal: 100 kB\nMemFree: 30 kB\nZswap: 8 kB\n");
+  REQUIRE(inst.collect().is_ok());
+  CHECK_FALSE(host.has("node_memory_ShmemHugePages_bytes"));
+  CHECK(host.value("node_memory_Zswap_bytes") == 8 * 1024);
+  CHECK(host.value("node_memory_MemFree_bytes") == 30 * 1024);
+  CHECK(host.unregister_calls() == 1);
+  CHECK(host.registrations() == 4);
+}
+
+TEST_CASE("a proc_path without meminfo is refused at start with the path and a hint") {
+  FakeHost host;
+  auto inst = host.try_create(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}});
+  REQUIRE_FALSE(inst);
+  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
+  CHECK_THAT(inst.status().message(),
+             Catch::Contains("/nonexistent/vigil/proc/meminfo") && Catch::Contains("proc_path"));
+}
+
+TEST_CASE("a malformed meminfo fails the collect with the file and line") {
+  TempProc proc;
+  proc.write("MemTotal: 100 kB\n");
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  proc.write("MemTotal: 100 kB\nMemFree: ??? kB\n");
+  auto status = inst.collect();
+  CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
+  CHECK_THAT(status.message(),
+             Catch::Contains((proc.dir / "meminfo").string()) && Catch::Contains("line 2"));
+}
+
+TEST_CASE("the machine's own /proc gives a positive MemTotal") {
+  FakeHost host;
+  auto inst = host.create(plugin());
+  REQUIRE(inst.collect().to_string() == "ok");
+  CHECK(host.value("node_memory_MemTotal_bytes") > 0);
+  CHECK(host.value("node_memory_MemAvailable_bytes") > 0);
+}
