@@ -74,7 +74,9 @@ class Store {
   // live series sorted by label set, filling vigil_family_view / vigil_series_view as plugin.h
   // documents. A series is live when it was written at least once and (stale_after_ms <= 0 or
   // now_ms - timestamp of its last write < stale_after_ms). Returns false when a visitor
-  // callback asked to stop. Blocks registrations, never writes; callbacks must not register.
+  // callback asked to stop. Blocks registrations, never writes. From inside a callback, writes
+  // and the read-only queries below work; registering, unregistering, collecting garbage and a
+  // nested visit are refused (an error, INVALID_ARGUMENT, 0 or false) rather than deadlocking.
   // `now_ms` 0 = now.
   bool visit(const vigil_store_visitor& visitor, void* user, int64_t now_ms = 0) const;
   size_t live_series(int64_t now_ms = 0) const;  // number of series a visit would show
