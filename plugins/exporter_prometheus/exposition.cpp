@@ -5,6 +5,7 @@
 // per line nor format through iostreams or printf (locale-dependent and slow).
 #include "exposition.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -264,12 +265,25 @@ void Renderer::family(const vigil_family_view& family) {
 }
 
 void Renderer::series(const vigil_family_view& family, const vigil_series_view& series) {
-  if (header_pending_) {
-    render_family_header(out_, family);
-    header_pending_ = false;
+  if (!header_pending_) {
+    render_series(out_, family, series, options_);
+    ++series_rendered_;
+    return;
   }
+  render_family_header(out_, family);
+  header_pending_ = false;
+  std::size_t before = out_.size();
   render_series(out_, family, series, options_);
   ++series_rendered_;
+  // The family's first series predicts the rest: make room for them all at once, so a large
+  // family costs one allocation instead of a chain of doublings (each copying the page so far).
+  if (family.series_count > 1) {
+    std::size_t line = out_.size() - before;
+    // Capped: series_count is the store's word, and a wrong one must not exhaust memory.
+    constexpr std::size_t kMaxReservation = std::size_t{256} << 20;
+    std::size_t rest = std::min(line * (family.series_count - 1), kMaxReservation);
+    out_.reserve(out_.size() + rest + rest / 8);
+  }
 }
 
 }  // namespace vigil::exporter_prometheus

@@ -92,14 +92,15 @@ int main() {
   std::printf("  fractional values %7.2f / %7.2f\n", fractions.best, fractions.median);
   std::printf("  large values      %7.2f / %7.2f\n", large.best, large.median);
 
-  // Cold buffer: the first scrape of an exporter has no size hint.
+  // The first scrape of an exporter has no size hint from the previous page.
   Result cold = measure(kRuns, [&] {
     OutputBuffer out;
     Renderer r(out, {});
     r.family(family);
     for (const auto& s : series) r.series(family, s);
   });
-  std::printf("  large values, no reservation %7.2f / %7.2f\n", cold.best, cold.median);
+  std::printf("  large values, no size hint (first scrape) %7.2f / %7.2f\n", cold.best,
+              cold.median);
 
   OutputBuffer page;
   Renderer r(page, {});
