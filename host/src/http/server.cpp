@@ -228,6 +228,7 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::eof) {
       return close();  // the client left, or sat idle past read_timeout
     }
+    if (ec == bhttp::error::partial_message) return close();  // hung up mid-request
     shared_->requests_total.fetch_add(1, std::memory_order_relaxed);
     if (ec == bhttp::error::body_limit) {
       return reply_error(413, "request body too large: the limit is " +
@@ -236,7 +237,6 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::header_limit) {
       return reply_error(431, "request header fields too large\n");
     }
-    if (ec == bhttp::error::partial_message) return close();  // hung up mid-request
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category()) {
       return reply_error(400, "bad request: " + ec.message() + "\n");
     }

@@ -160,6 +160,43 @@ TEST_CASE("a body over max_body_bytes gets 413, one within it reaches the handle
   CHECK(too_big.status == 413);
 }
 
+TEST_CASE("Expect: 100-continue gets an interim 100, or 413 before the body is sent", "[http]") {
+  Options options = test_options();
+  options.max_body_bytes = 1024;
+  Server server(options);
+  must_mount(server, "POST", "/upload",
+             [](const Request& request, Response& response) { response.write(request.body()); });
+  must_start(server);
+
+  Connection connection(server.port());
+  connection.send_raw(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  CHECK(connection.read().status == 100);
+  connection.send_raw("hello");
+  const auto reply = connection.read();
+  CHECK(reply.status == 200);
+  CHECK(reply.body == "hello");
+
+  Connection refused(server.port());
+  refused.send_raw(
+      "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: "
+      "100-continue\r\n\r\n");
+  CHECK(refused.read().status == 413);
+}
+
+TEST_CASE("a malformed request gets 400 and the connection is closed", "[http]") {
+  Server server(test_options());
+  must_mount(server, "GET", "/hello", hello);
+  must_start(server);
+
+  Connection connection(server.port());
+  connection.send_raw("this is not http\r\n\r\n");
+  CHECK(connection.read().status == 400);
+  CHECK(connection.closed_by_server());
+  // The server is unaffected.
+  CHECK(fetch(server.port(), "GET", "/hello").status == 200);
+}
+
 TEST_CASE("HEAD answers like GET without the body", "[http]") {
   Server server(test_options());
   must_mount(server, "GET", "/hello", hello);
@@ -225,23 +262,41 @@ TEST_CASE("keep-alive serves two requests on one connection", "[http]") {
 
 TEST_CASE("pipelined requests are answered in order and are not taken for a disconnect", "[http]") {
   Server server(test_options());
-  must_mount(server, "GET", "/slow", [](const Request& request, Response& response) {
-    // Long enough for the server to notice the pipelined bytes while this handler runs.
-    for (int i = 0; i < 30 && !request.cancelled(); ++i) std::this_thread::sleep_for(10ms);
+  auto barrier = std::make_shared<Barrier>();
+  must_mount(server, "GET", "/wait", [barrier](const Request& request, Response& response) {
+    barrier->enter_and_wait();
     response.write(request.cancelled() ? "cancelled" : "served");
   });
   must_mount(server, "GET", "/hello", hello);
   must_start(server);
 
-  Connection connection(server.port());
-  connection.send_raw(
-      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
-  const auto first = connection.read();
-  const auto second = connection.read();
-  CHECK(first.status == 200);
-  CHECK(first.body == "served");
-  CHECK(second.status == 200);
-  CHECK(second.body == "hello\n");
+  SECTION("both requests in one packet") {
+    barrier->release();
+    Connection connection(server.port());
+    connection.send_raw(
+        "GET /wait HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    const auto first = connection.read();
+    const auto second = connection.read();
+    CHECK(first.status == 200);
+    CHECK(first.body == "served");
+    CHECK(second.status == 200);
+    CHECK(second.body == "hello\n");
+  }
+  SECTION("the next request arrives while the first one's handler runs") {
+    Connection connection(server.port());
+    connection.send("GET", "/wait");
+    REQUIRE(barrier->wait_entered(1));
+    connection.send("GET", "/hello");
+    // Give the server time to see the new bytes on the socket while the handler still runs.
+    // Without this the test still passes; it just would not exercise that path.
+    std::this_thread::sleep_for(300ms);
+    barrier->release();
+    const auto first = connection.read();
+    const auto second = connection.read();
+    CHECK(first.body == "served");
+    CHECK(second.status == 200);
+    CHECK(second.body == "hello\n");
+  }
 }
 
 TEST_CASE("mounting the same method and path twice is an error", "[http]") {
@@ -367,11 +422,18 @@ TEST_CASE("a client that disconnects mid-handler makes cancelled() true", "[http
 
   auto started = seen->started.get_future();
   auto finished = seen->finished.get_future();
-  {
+  SECTION("after sending its request") {
     Connection connection(server.port());
     connection.send("GET", "/long");
     REQUIRE(started.wait_for(10s) == std::future_status::ready);
   }  // the client hangs up here
+  SECTION("after pipelining another request") {
+    Connection connection(server.port());
+    connection.send("GET", "/long");
+    REQUIRE(started.wait_for(10s) == std::future_status::ready);
+    connection.send("GET", "/next");
+    std::this_thread::sleep_for(100ms);  // lets the server see the pipelined bytes first
+  }
   REQUIRE(finished.wait_for(15s) == std::future_status::ready);
   const auto [cancelled, refused] = finished.get();
   CHECK(cancelled);
