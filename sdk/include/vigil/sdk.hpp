@@ -1317,6 +1317,10 @@ class PluginDescriptor {
   }                                                                              \
   static_assert(true, "")
 
+// The entry point VIGIL_PLUGIN defines, declared here so a plugin's own tests (other translation
+// units of the same binary) can hand it to the fake host.
+extern "C" VIGIL_EXPORT const vigil_plugin_desc* vigil_plugin_entry(void);
+
 // One per plugin library: VIGIL_PLUGIN("name", "1.0.0", vigil::collector<T>("...")...);
 // The descriptor function has internal linkage so two plugins loaded into one process can never
 // share it, whatever visibility they were built with.
