@@ -488,7 +488,8 @@ inline MetricType from_c(vigil_metric_type t) {
 class FakeHost;
 
 // One plugin instance created by FakeHost; destroys it (through the plugin's destroy()) when it
-// goes away, and unmounts its routes. Movable, not copyable.
+// goes away, and unmounts its routes. Movable, not copyable; must not outlive its FakeHost
+// (declare the host first).
 // Thread-safety: the same as the real host gives: call collect/check/push/notify from one thread
 // at a time; FakeHost::request() may run concurrently with them.
 class FakeInstance {
@@ -932,9 +933,10 @@ class FakeHost {
 
   static std::string check_descriptor(const vigil_plugin_desc* desc) {
     if (desc == nullptr) return "the plugin descriptor is null";
-    if (desc->size < offsetof(vigil_plugin_desc, notifier) + sizeof(desc->notifier) &&
-        desc->size < offsetof(vigil_plugin_desc, destroy) + sizeof(desc->destroy))
-      return "the plugin descriptor's size " + std::to_string(desc->size) + " is too small";
+    // Every 1.x descriptor has all of today's fields; only later minors may add more.
+    if (desc->size < sizeof(vigil_plugin_desc))
+      return "the plugin descriptor's size is " + std::to_string(desc->size) +
+             ", expected at least " + std::to_string(sizeof(vigil_plugin_desc));
     uint32_t major = VIGIL_ABI_VERSION_MAJOR(desc->abi_version);
     uint32_t minor = VIGIL_ABI_VERSION_MINOR(desc->abi_version);
     if (major != VIGIL_ABI_MAJOR || minor > VIGIL_ABI_MINOR)
