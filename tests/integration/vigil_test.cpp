@@ -168,7 +168,7 @@ TEST_CASE("a collector that returns an error is logged once and counted every ti
   CHECK(log.find(line, first + 1) == std::string::npos);
 }
 
-TEST_CASE("a collector that hangs past its timeout is counted and skipped; others keep time") {
+TEST_CASE("a collector that hangs past its timeout is counted and skipped, others keep time") {
   auto cfg = base_config();
   cfg["scheduler"]["workers"] = 1;
   cfg["instances"] = {

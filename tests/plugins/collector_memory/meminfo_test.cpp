@@ -40,7 +40,7 @@ TEST_CASE("every meminfo line becomes one node_memory_ series, in file order") {
   CHECK(fields.back().metric == "node_memory_DirectMap1G_bytes");
 }
 
-TEST_CASE("kB fields are bytes with a _bytes suffix; unitless fields keep their name") {
+TEST_CASE("kB fields are bytes with a _bytes suffix, unitless fields keep their name") {
   std::vector<MeminfoField> fields;
   std::string error;
   REQUIRE(parse_meminfo(read_fixture("typical/meminfo"), fields, error));
@@ -82,7 +82,7 @@ TEST_CASE("help text is node_exporter's") {
   CHECK(meminfo_help(fields[1]) == "Memory information field HugePages_Total.");
 }
 
-TEST_CASE("blank lines are skipped; malformed lines are refused with the line named") {
+TEST_CASE("blank lines are skipped, malformed lines are refused with the line named") {
   std::vector<MeminfoField> fields;
   std::string error;
   REQUIRE(parse_meminfo("\nMemTotal: 1 kB\n\n", fields, error));

@@ -98,7 +98,7 @@ TEST_CASE("later collects write through cached handles: no new registrations") {
   CHECK(host.registrations() == after_first);
 }
 
-TEST_CASE("a field that appears is added; one that disappears leaves the exposition") {
+TEST_CASE("a field that appears is added, one that disappears leaves the exposition") {
   TempProc proc;
   proc.write("MemTotal: 100 kB\nMemFree: 40 kB\nShmemHugePages: 0 kB\n");
   FakeHost host;

@@ -71,7 +71,7 @@ TEST_CASE("a family without labels writes the bare name") {
         "node_procs_running 3\n");
 }
 
-TEST_CASE("HELP escapes backslash and newline; label values stay as the store escaped them") {
+TEST_CASE("HELP escapes backslash and newline, label values stay as the store escaped them") {
   auto f = family("odd_metric", VIGIL_METRIC_UNTYPED, "Path C:\\temp\nsecond line");
   std::string labels = R"({path="C:\\temp",quote="say \"hi\"",text="a\nb"})";
   CHECK(render_one(f, {series(labels, 1)}) ==
@@ -80,7 +80,7 @@ TEST_CASE("HELP escapes backslash and newline; label values stay as the store es
         "odd_metric{path=\"C:\\\\temp\",quote=\"say \\\"hi\\\"\",text=\"a\\nb\"} 1\n");
 }
 
-TEST_CASE("an empty help leaves the HELP line out; a family without series leaves nothing") {
+TEST_CASE("an empty help leaves the HELP line out, a family without series leaves nothing") {
   CHECK(render_one(family("no_help", VIGIL_METRIC_GAUGE, ""), {series("", 1)}) ==
         "# TYPE no_help gauge\nno_help 1\n");
   CHECK(render_one(family("all_stale", VIGIL_METRIC_GAUGE, "Gone.", 0), {}).empty());
