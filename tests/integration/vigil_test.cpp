@@ -329,3 +329,27 @@ TEST_CASE("JSON log lines carry the plugin and instance names") {
   auto log = vigil.log();
   CHECK(log.find("\"plugin\":\"test_error\",\"instance\":\"db\"") != std::string::npos);
 }
+
+TEST_CASE("the optional log file receives every line, and an unwritable one is reported") {
+  auto dir = vigil::testing::make_temp_dir("vigil-logfile");
+  auto cfg = base_config();
+  cfg["log"] = {
+      {"file", (dir / "vigil.log").string()}, {"max_file_bytes", 65536}, {"max_files", 2}};
+  cfg["instances"] = {{{"plugin", "test_error"}, {"name", "db"}}};
+  {
+    VigilProcess vigil(cfg);
+    REQUIRE(vigil.wait_for_log("collect failed", 10s));
+    REQUIRE(vigil.stop(SIGTERM, 10s) == 0);
+  }
+  std::ifstream in(dir / "vigil.log");
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str().find("[test_error:db] collect failed: unavailable") != std::string::npos);
+
+  cfg["log"] = {{"file", "/proc/vigil-cannot-write-here.log"}};
+  VigilProcess vigil(cfg);
+  REQUIRE(vigil.port() != 0);
+  CHECK(vigil.log().find("log.file: cannot write \"/proc/vigil-cannot-write-here.log\"") !=
+        std::string::npos);
+  std::filesystem::remove_all(dir);
+}

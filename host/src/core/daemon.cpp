@@ -89,7 +89,8 @@ int Daemon::run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto plan = make_plan(config_file_, overrides_);
-  log::setup(plan.config.log);
+  if (auto error = log::setup(plan.config.log); !error.empty())
+    log::host()->error("{}: {}", config_file_.string(), error);
   log_notes(plan.notes);
   if (!plan.errors.empty()) {
     for (const auto& error : plan.errors)
@@ -195,7 +196,8 @@ bool Daemon::apply(Plan plan, bool first) {
     }
   }
   if (!first) {
-    log::setup(plan.config.log);
+    if (auto error = log::setup(plan.config.log); !error.empty())
+      log::host()->error("{}: {}", config_file_.string(), error);
     stop_instances(plan.config.shutdown_timeout);
   }
   if (new_server) {

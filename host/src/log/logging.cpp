@@ -135,14 +135,20 @@ std::optional<Format> parse_format(std::string_view text) {
   return std::nullopt;
 }
 
-void setup(const Options& options) {
+std::string setup(const Options& options) {
   std::lock_guard lock(state_mutex);
   State& s = state();
+  std::string error;
   std::vector<spdlog::sink_ptr> sinks;
   sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (!options.file.empty()) {
-    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-        options.file, options.max_file_bytes, options.max_files));
+    try {
+      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+          options.file, options.max_file_bytes, options.max_files));
+    } catch (const std::exception& e) {
+      error = "log.file: cannot write \"" + options.file + "\" (" + e.what() +
+              "); logging to stderr only";
+    }
   }
   for (auto& sink : sinks) apply_format(sink, options.format);
   s.sinks = std::move(sinks);
@@ -151,6 +157,7 @@ void setup(const Options& options) {
   host_logger->set_level(options.level);
   host_logger->flush_on(spdlog::level::warn);
   s.host = host_logger;
+  return error;
 }
 
 std::shared_ptr<spdlog::logger> host() {

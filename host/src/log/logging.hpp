@@ -32,7 +32,8 @@ std::optional<Format> parse_format(std::string_view text);
 
 // Replaces the sinks, format and default level of every logger made from now on, and of the host
 // logger. Not thread-safe against concurrent setup() calls: the host calls it from its main thread.
-void setup(const Options& options);
+// Returns "" or, when the log file cannot be opened, why (logging then goes to stderr only).
+std::string setup(const Options& options);
 
 // The host's own logger ("vigil"). Thread-safe.
 std::shared_ptr<spdlog::logger> host();
