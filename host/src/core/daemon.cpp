@@ -28,9 +28,12 @@ http::Options http_options(const config::HttpConfig& cfg) {
   return options;
 }
 
-bool same_http(const config::HttpConfig& a, const config::HttpConfig& b) {
-  return a.address == b.address && a.port == b.port && a.threads == b.threads &&
-         a.max_concurrent_requests == b.max_concurrent_requests &&
+bool same_listener(const config::HttpConfig& a, const config::HttpConfig& b) {
+  return a.address == b.address && a.port == b.port;
+}
+
+bool same_limits(const config::HttpConfig& a, const config::HttpConfig& b) {
+  return a.threads == b.threads && a.max_concurrent_requests == b.max_concurrent_requests &&
          a.max_body_bytes == b.max_body_bytes;
 }
 
@@ -185,7 +188,17 @@ bool Daemon::ready(std::string& report) const {
 
 bool Daemon::apply(Plan plan, bool first) {
   std::unique_ptr<http::Server> new_server;
-  if (first || !same_http(plan.config.http, http_config_)) {
+  if (!first && same_listener(plan.config.http, http_config_) &&
+      !same_limits(plan.config.http, http_config_)) {
+    // Same address and port: a second server could not bind next to the running one, and
+    // dropping the listener for a moment would refuse scrapes. Limits wait for a restart.
+    log::host()->warn(
+        "{}: http.threads, http.max_concurrent_requests and http.max_body_bytes "
+        "changes take effect at the next restart",
+        config_file_.string());
+    plan.config.http = http_config_;
+  }
+  if (first || !same_listener(plan.config.http, http_config_)) {
     new_server = std::make_unique<http::Server>(http_options(plan.config.http));
     mount_host_routes(*new_server);
     std::string error;
