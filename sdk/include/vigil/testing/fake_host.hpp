@@ -966,7 +966,8 @@ class FakeHost {
       errors += (errors.empty() ? "" : "; ") + message;
     };
     std::string plugin = detail::quote(desc.name != nullptr ? desc.name : "");
-    for (const auto& [name, text] : given) {
+    for (const auto& entry : given) {
+      const std::string& name = entry.first;  // not a structured binding: lambdas capture it
       bool known = std::any_of(specs.begin(), specs.end(), [&](const vigil_option_desc& s) {
         return s.name && name == s.name;
       });
