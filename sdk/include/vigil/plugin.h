@@ -54,6 +54,9 @@
  *  - Every struct either side hands to the other starts with a uint32_t `size`. Structs only ever
  *    grow at the end. A reader copies min(size, sizeof(its own struct)) into a zeroed struct, so a
  *    field added later reads as zero/NULL from an older writer.
+ *  - Arrays of such structs (a plugin's option table, the option values in vigil_config) are
+ *    walked with the WRITER's element size, taken from the first element's `size`, never with
+ *    the reader's sizeof: a newer writer's elements may be larger.
  *  - The host services table (vigil_host_api) only grows at the end. Slots added after 1.0 are
  *    marked with the minor that added them; a plugin checks VIGIL_API_HAS(api, slot) first.
  *  - No C++ type, no exception and no ownership crosses. Strings are NUL-terminated UTF-8, owned
