@@ -37,6 +37,15 @@ function(vigil_add_plugin name)
   # Belt and braces: the presets do not reach flags set by hand on some generators.
   target_compile_options(${name} PRIVATE -fvisibility=hidden)
   target_link_options(${name} PRIVATE -Wl,--no-undefined)
+  # Hidden visibility leaves template instances from the standard headers exported; a version
+  # script makes the entry point the library's only dynamic symbol, so no two plugins (nor a
+  # plugin and the host) can ever bind to each other's code.
+  set(map "${CMAKE_BINARY_DIR}/vigil_plugin_exports.map")
+  if(NOT EXISTS "${map}")
+    file(WRITE "${map}" "{\n  global: vigil_plugin_entry;\n  local: *;\n};\n")
+  endif()
+  target_link_options(${name} PRIVATE "-Wl,--version-script=${map}")
+  set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${map}")
 
   if(TARGET vigil_sdk)
     target_link_libraries(${name} PRIVATE vigil_sdk)

@@ -20,7 +20,7 @@ TEST_CASE("collect() writes gauges and counters with labels") {
   CHECK(host.series("meter_cpu_seconds_total").size() == 3);
 }
 
-TEST_CASE("described families keep their type, help and unit; undescribed ones become gauges") {
+TEST_CASE("described families keep their type, help and unit, undescribed ones become gauges") {
   FakeHost host;
   auto inst = host.create(sdk_test::meter_plugin());
   REQUIRE(inst.collect().is_ok());
