@@ -9,11 +9,13 @@ vigil_install_deps() {
   local mode="${1:-build}"
   local packages=(cmake ninja-build g++ pkg-config libboost-dev libboost-program-options-dev
                   libboost-filesystem-dev libspdlog-dev libfmt-dev nlohmann-json3-dev catch2
-                  liblua5.4-dev zlib1g-dev)
+                  liblua5.4-dev zlib1g-dev libcurl4-openssl-dev libpq-dev)
   if [[ "$mode" == test ]]; then
     # promtool (package prometheus) checks our exposition; clang builds plugins with another
     # compiler; binutils gives nm for the SDK install test.
-    packages+=(prometheus clang binutils)
+    # PostgreSQL, Redis and the monitoring-plugins are the real things the health checks are
+    # tested against; each test starts its own server in a temporary directory.
+    packages+=(prometheus clang binutils postgresql redis-server monitoring-plugins-basic)
   fi
   local missing=()
   for p in "${packages[@]}"; do
