@@ -354,8 +354,10 @@ void Daemon::stop_instances(milliseconds deadline) {
     }
     if (!instance->shutdown(remaining())) {
       // A call is still inside the plugin: its library must stay loaded until the process
-      // ends, so this reference is deliberately never released.
-      new std::shared_ptr<loader::Instance>(instance);
+      // ends, so this reference is deliberately never released (a never-destroyed static, so
+      // leak checkers see it as reachable, not lost).
+      static auto* abandoned = new std::vector<std::shared_ptr<loader::Instance>>();
+      abandoned->push_back(instance);
     }
   }
   // A hung worker thread may still hold a task; the scheduler detaches it, never joins it.

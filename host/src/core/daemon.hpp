@@ -68,7 +68,6 @@ class Daemon {
   std::vector<RunningInstance> instances_;
   std::map<std::string, std::shared_ptr<InstanceMetrics>> metrics_by_instance_;
   mutable std::mutex state_mutex_;  // guards instances_ against the readiness handler
-  std::vector<std::shared_ptr<loader::Instance>> abandoned_;  // hung at stop: never destroyed
 };
 
 // Validates, prints every error, returns the exit code of `vigil check-config`.
