@@ -353,3 +353,68 @@ TEST_CASE("the optional log file receives every line, and an unwritable one is r
         std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("health checks: /api/v1/health, readiness gated by marked checks, changes logged once") {
+  auto dir = vigil::testing::make_temp_dir("vigil-health");
+  auto write_status = [&](const std::string& name, const std::string& line) {
+    std::ofstream(dir / (name + ".tmp")) << line << "\n";
+    std::filesystem::rename(dir / (name + ".tmp"), dir / name);
+  };
+  write_status("db", "0 accepting connections");
+  write_status("cache", "1 memory 85% used");
+  auto cfg = base_config();
+  cfg["instances"] = {{{"plugin", "test_check"},
+                       {"name", "db"},
+                       {"gates_readiness", true},
+                       {"options", {{"status_file", (dir / "db").string()}}}},
+                      {{"plugin", "test_check"},
+                       {"name", "cache"},
+                       {"options", {{"status_file", (dir / "cache").string()}}}},
+                      exporter()};
+  VigilProcess vigil(cfg);
+  REQUIRE(vigil.port() != 0);
+  REQUIRE(vigil.wait_for_status("/health/ready", 200, 10s));
+
+  auto reply = http_request(vigil.port(), "GET", "/api/v1/health");
+  REQUIRE(reply.status == 200);
+  CHECK(reply.headers["content-type"] == "application/json");
+  auto health = json::parse(reply.body);
+  CHECK(health["status"] == "warning");
+  CHECK(health["score"] == 75);
+  REQUIRE(health["checks"].size() == 2);
+  CHECK(health["checks"][0]["name"] == "db");
+  CHECK(health["checks"][0]["status"] == "ok");
+  CHECK(health["checks"][0]["message"] == "accepting connections");
+  CHECK(health["checks"][0]["gates_readiness"] == true);
+  CHECK(health["checks"][0]["last_success"].is_string());
+  CHECK(health["checks"][0]["duration_seconds"].is_number());
+  CHECK(health["checks"][1]["status"] == "warning");
+  CHECK(health["checks"][1]["last_success"].is_null());
+  const std::string since = health["checks"][0]["since"];
+
+  // The gating check goes critical: not ready, and it says why. The other one never gates.
+  write_status("db", "2 connection refused");
+  REQUIRE(vigil.wait_for_status("/health/ready", 503, 10s));
+  auto ready = http_request(vigil.port(), "GET", "/health/ready");
+  CHECK(
+      ready.body.find("instance \"db\" (plugin test_check): health critical: connection refused") !=
+      std::string::npos);
+  CHECK(wait_for_sample(vigil, "vigil_health_status{check=\"db\"}", 2));
+  health = json::parse(http_request(vigil.port(), "GET", "/api/v1/health").body);
+  CHECK(health["status"] == "critical");
+  CHECK(health["checks"][0]["since"] != since);
+
+  write_status("db", "0 accepting connections");
+  REQUIRE(vigil.wait_for_status("/health/ready", 200, 10s));
+  std::this_thread::sleep_for(500ms);  // several more runs at 200 ms
+  auto log = vigil.log();
+  auto count = [&](const std::string& text) {
+    size_t n = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("[test_check:db] health critical: connection refused") == 1);
+  CHECK(count("[test_check:db] health ok: accepting connections") == 2);
+  CHECK(count("[test_check:cache] health warning: memory 85% used") == 1);
+  std::filesystem::remove_all(dir);
+}

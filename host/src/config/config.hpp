@@ -62,7 +62,9 @@ struct InstanceConfig {
   std::vector<std::pair<std::string, std::string>> labels;  // extra labels on every series
   nlohmann::json options = nlohmann::json::object();
   std::optional<spdlog::level::level_enum> log_level;
-  bool gates_readiness = true;
+  // Unset: collectors and exporters gate readiness (started and ran once), health checks do
+  // not; true on a health check also requires its last status to be ok or warning.
+  std::optional<bool> gates_readiness;
 };
 
 struct HostConfig {

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 namespace vigil::core {
@@ -158,11 +159,19 @@ void Daemon::mount_host_routes(http::Server& server) {
       },
       {}, error);
   server.mount(
+      "GET", "/api/v1/health",
+      [this](const http::Request&, http::Response& response) {
+        response.set_header("Content-Type", "application/json");
+        response.write(health_json());
+      },
+      {}, error);
+  server.mount(
       "GET", "/",
       [](const http::Request&, http::Response& response) {
         response.write("vigil " VIGIL_VERSION
                        "\n\n/health/live    the process is up\n/health/ready   every instance "
-                       "started and ran once\n/metrics        Prometheus exposition (when the "
+                       "started and ran once\n/api/v1/health  health checks as JSON\n/metrics      "
+                       "  Prometheus exposition (when the "
                        "exporter_prometheus plugin is configured)\n");
       },
       {}, error);
@@ -172,7 +181,7 @@ bool Daemon::ready(std::string& report) const {
   std::lock_guard lock(state_mutex_);
   bool ok = true;
   for (const auto& ri : instances_) {
-    if (!ri.plan.config.gates_readiness) continue;
+    if (!ri.gates) continue;
     const std::string who =
         "instance \"" + ri.plan.config.name + "\" (plugin " + ri.plan.library->name() + ")";
     if (!ri.instance) {
@@ -181,9 +190,107 @@ bool Daemon::ready(std::string& report) const {
     } else if (ri.scheduled && !ri.ran_once->load()) {
       report += who + ": has not completed its first run\n";
       ok = false;
+    } else if (ri.health) {
+      std::lock_guard health_lock(ri.health->mutex);
+      if (ri.health->status != VIGIL_HEALTH_OK && ri.health->status != VIGIL_HEALTH_WARNING) {
+        report += who + ": health " + loader::health_status_name(ri.health->status) +
+                  (ri.health->message.empty() ? "" : ": " + ri.health->message) + "\n";
+        ok = false;
+      }
     }
   }
   return ok;
+}
+
+namespace {
+
+std::string iso8601(std::chrono::system_clock::time_point t) {
+  if (t.time_since_epoch().count() == 0) return {};
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  std::time_t secs = static_cast<std::time_t>(ms.count() / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count() % 1000));
+  return out;
+}
+
+// Worst first: how bad a status is, for the overall status.
+int severity(int status) {
+  switch (status) {
+    case VIGIL_HEALTH_OK:
+      return 0;
+    case VIGIL_HEALTH_WARNING:
+      return 1;
+    case VIGIL_HEALTH_UNKNOWN:
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+// A check's share of the score: ok counts fully, warning half, unknown a quarter.
+double points(int status) {
+  switch (status) {
+    case VIGIL_HEALTH_OK:
+      return 100;
+    case VIGIL_HEALTH_WARNING:
+      return 50;
+    case VIGIL_HEALTH_UNKNOWN:
+      return 25;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+std::string Daemon::health_json() const {
+  nlohmann::json checks = nlohmann::json::array();
+  int worst = VIGIL_HEALTH_OK;
+  double total = 0;
+  size_t counted = 0;
+  std::lock_guard lock(state_mutex_);
+  for (const auto& ri : instances_) {
+    if (!ri.plan.library->has_health_check()) continue;
+    nlohmann::json check = {{"name", ri.plan.config.name},
+                            {"plugin", ri.plan.library->name()},
+                            {"gates_readiness", ri.gates}};
+    if (!ri.instance) {
+      check["status"] = "unknown";
+      check["message"] = "not started: " + ri.failure;
+      worst = severity(worst) >= severity(VIGIL_HEALTH_UNKNOWN) ? worst : VIGIL_HEALTH_UNKNOWN;
+      total += points(VIGIL_HEALTH_UNKNOWN);
+      ++counted;
+    } else {
+      std::lock_guard health_lock(ri.health->mutex);
+      const auto& h = *ri.health;
+      if (!h.ran) {
+        check["status"] = "pending";
+        check["message"] = "has not run yet";
+      } else {
+        check["status"] = loader::health_status_name(h.status);
+        check["message"] = h.message;
+        check["since"] = iso8601(h.since);
+        check["last_run"] = iso8601(h.last_run);
+        check["duration_seconds"] = std::chrono::duration<double>(h.duration).count();
+        check["last_success"] = h.last_success.time_since_epoch().count()
+                                    ? nlohmann::json(iso8601(h.last_success))
+                                    : nlohmann::json(nullptr);
+        if (severity(h.status) > severity(worst)) worst = h.status;
+        total += points(h.status);
+        ++counted;
+      }
+    }
+    checks.push_back(std::move(check));
+  }
+  nlohmann::json body = {
+      {"status", loader::health_status_name(worst)},
+      {"score", counted ? static_cast<int>(total / static_cast<double>(counted) + 0.5) : 100},
+      {"checks", std::move(checks)}};
+  return body.dump(2) + "\n";
 }
 
 bool Daemon::apply(Plan plan, bool first) {
@@ -258,6 +365,12 @@ void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config
     if (!metrics) metrics = std::make_shared<InstanceMetrics>();
     ri.metrics = metrics;
     self_->bind(*metrics, lib.name(), name, lib.has_health_check());
+    ri.gates = ri.plan.config.gates_readiness.value_or(!lib.has_health_check());
+    if (lib.has_health_check()) {
+      auto& health = health_by_instance_[name];
+      if (!health) health = std::make_shared<HealthState>();
+      ri.health = health;
+    }
 
     std::string error;
     ri.instance = loader::Instance::create(ri.plan.library, ri.plan.config, ri.plan.options,
@@ -283,14 +396,13 @@ void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config
     auto instance = ri.instance;
     auto ran_once = ri.ran_once;
     auto failures = std::make_shared<std::array<FailureLog, 3>>();
-    auto last_health = std::make_shared<int>(-1);
+    auto health = ri.health;
     scheduler::TaskSpec spec;
     spec.name = lib.name() + ":" + name;
     spec.interval = ri.plan.interval;
     spec.timeout = ri.plan.timeout;
     spec.jitter = cfg.scheduler.jitter;
-    spec.run = [instance, metrics, ran_once, failures, last_health, self, collects, checks,
-                pushes] {
+    spec.run = [instance, metrics, ran_once, failures, health, self, collects, checks, pushes] {
       if (collects) {
         auto r = instance->collect();
         self->call_finished(*metrics, r.duration, r.ok());
@@ -302,13 +414,26 @@ void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config
         self->call_finished(*metrics, r.duration, r.ok());
         self->health(*metrics, outcome.status, r.duration);
         (*failures)[1].report(*instance, "check", r);
-        if (outcome.status != *last_health) {
+        const auto now = std::chrono::system_clock::now();
+        bool changed = false;
+        {
+          std::lock_guard lock(health->mutex);
+          changed = !health->ran || health->status != outcome.status;
+          if (changed) health->since = now;
+          health->ran = true;
+          health->status = outcome.status;
+          health->message = outcome.message;
+          health->duration = r.duration;
+          health->last_run = now;
+          if (outcome.status == VIGIL_HEALTH_OK) health->last_success = now;
+        }
+        // Logged when the status changes, never on every run.
+        if (changed) {
           auto level =
               outcome.status == VIGIL_HEALTH_OK ? spdlog::level::info : spdlog::level::warn;
           instance->logger()->log(level, "health {}{}{}",
                                   loader::health_status_name(outcome.status),
                                   outcome.message.empty() ? "" : ": ", outcome.message);
-          *last_health = outcome.status;
         }
       }
       if (pushes) {

@@ -10,8 +10,12 @@
 #include "core/self_metrics.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 namespace vigil::http {
@@ -26,7 +30,17 @@ class Instance;
 
 namespace vigil::core {
 
-struct HealthState;
+// The last result of one health check, for /api/v1/health and readiness. Kept per instance
+// name so a reload does not forget since-when a check has been failing.
+// Thread-safety: guarded by its own mutex (written by a worker, read by HTTP threads).
+struct HealthState {
+  mutable std::mutex mutex;
+  bool ran = false;
+  int status = VIGIL_HEALTH_UNKNOWN;
+  std::string message;
+  std::chrono::system_clock::time_point since{}, last_run{}, last_success{};
+  std::chrono::nanoseconds duration{0};
+};
 
 // One instance of the applied config, whether or not its plugin created it.
 struct RunningInstance {
@@ -34,6 +48,8 @@ struct RunningInstance {
   std::shared_ptr<loader::Instance> instance;  // null when create() failed
   std::string failure;                         // why create() failed
   std::shared_ptr<InstanceMetrics> metrics;
+  std::shared_ptr<HealthState> health;  // health checks only
+  bool gates = true;                    // resolved gates_readiness
   std::shared_ptr<std::atomic<bool>> ran_once = std::make_shared<std::atomic<bool>>(false);
   bool scheduled = false;
 };
@@ -53,6 +69,7 @@ class Daemon {
   void stop_instances(std::chrono::milliseconds deadline);
   void mount_host_routes(http::Server& server);
   bool ready(std::string& report) const;
+  std::string health_json() const;
   void reload();
   void shutdown();
 
@@ -67,6 +84,7 @@ class Daemon {
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::vector<RunningInstance> instances_;
   std::map<std::string, std::shared_ptr<InstanceMetrics>> metrics_by_instance_;
+  std::map<std::string, std::shared_ptr<HealthState>> health_by_instance_;
   mutable std::mutex state_mutex_;  // guards instances_ against the readiness handler
 };
 

@@ -66,7 +66,9 @@ static vigil_status test_create(const vigil_host_api* api, vigil_host_ctx* ctx,
   return VIGIL_OK;
 }
 
-static void test_destroy(void* instance) { free(instance); }
+static void test_destroy(void* instance) {
+  free(instance);
+}
 
 static vigil_status test_collect(void* instance, vigil_error* err) {
   test_plugin* self = instance;
@@ -108,7 +110,11 @@ static const vigil_plugin_desc test_desc = {sizeof(vigil_plugin_desc),
                                             NULL};
 
 #ifndef TEST_NO_ENTRY
-VIGIL_EXPORT const vigil_plugin_desc* vigil_plugin_entry(void) { return &test_desc; }
+VIGIL_EXPORT const vigil_plugin_desc* vigil_plugin_entry(void) {
+  return &test_desc;
+}
 #else
-VIGIL_EXPORT const vigil_plugin_desc* not_the_entry_point(void) { return &test_desc; }
+VIGIL_EXPORT const vigil_plugin_desc* not_the_entry_point(void) {
+  return &test_desc;
+}
 #endif
