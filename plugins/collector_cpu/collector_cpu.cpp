@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "proc_stat.hpp"
+#include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_cpu {
 namespace {
@@ -30,36 +31,6 @@ constexpr const char* kBootTime = "node_boot_time_seconds";
 constexpr const char* kProcsRunning = "node_procs_running";
 constexpr const char* kProcsBlocked = "node_procs_blocked";
 
-// Reads a whole procfs file. procfs reports a size of 0, so this reads until EOF into a buffer
-// that is kept between calls.
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-  out.clear();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  constexpr std::size_t kStep = 16384;
-  for (;;) {
-    std::size_t used = out.size();
-    out.resize(used + kStep);
-    ssize_t n = ::read(fd, out.data() + used, kStep);
-    if (n < 0) {
-      if (errno == EINTR) {
-        out.resize(used);
-        continue;
-      }
-      error = "cannot read " + path + ": " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    out.resize(used + static_cast<std::size_t>(n));
-    if (n == 0) break;
-  }
-  ::close(fd);
-  return true;
-}
-
 }  // namespace
 
 // One instance per configured "collector_cpu" entry.
@@ -67,19 +38,16 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
 class CpuCollector final : public Collector {
  public:
   Status configure(const Config& config) override {
-    std::string proc_path = config.string("proc_path");
-    if (proc_path.empty()) {
-      return Status::invalid_argument(
-          "option \"proc_path\" is empty; expected the procfs mount point, such as \"/proc\"");
-    }
-    while (proc_path.size() > 1 && proc_path.back() == '/') proc_path.pop_back();
+    std::string error;
+    const std::string proc_path =
+        procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
+    if (proc_path.empty()) return Status::invalid_argument(error);
     stat_path_ = proc_path + "/stat";
     long hz = ::sysconf(_SC_CLK_TCK);
     user_hz_ = hz > 0 ? static_cast<double>(hz) : 100.0;
     text_.reserve(65536);
 
-    std::string error;
-    if (!read_file(stat_path_, text_, error)) {
+    if (!procfs::read_file(stat_path_, text_, error)) {
       return Status::invalid_argument(error +
                                       "; option \"proc_path\" must point at a procfs "
                                       "mount (\"/proc\", or the host's procfs mounted "
@@ -102,7 +70,7 @@ class CpuCollector final : public Collector {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!read_file(stat_path_, text_, error)) return Status::unavailable(error);
+    if (!procfs::read_file(stat_path_, text_, error)) return Status::unavailable(error);
     if (!parse_proc_stat(text_, user_hz_, stat_, error)) {
       return Status::unavailable(stat_path_ + ": " + error);
     }

@@ -3,7 +3,8 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
-#include <dlfcn.h>
+#include "load_plugin.hpp"
+
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
@@ -18,17 +19,8 @@ using vigil::testing::FakeHost;
 
 namespace {
 
-// The plugin's descriptor, from the real .so. The library stays loaded for the whole run, so no
-// instance can outlive its code.
 const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = [] {
-    void* lib = dlopen(PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
-    INFO("dlopen " << PLUGIN_PATH << ": " << (lib ? "" : dlerror()));
-    REQUIRE(lib != nullptr);
-    auto entry = reinterpret_cast<vigil_plugin_entry_fn>(dlsym(lib, VIGIL_ENTRY_SYMBOL));
-    REQUIRE(entry != nullptr);
-    return entry();
-  }();
+  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
   return desc;
 }
 

@@ -4,9 +4,9 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
-#include <dlfcn.h>
 #include <zlib.h>
 #include <catch2/catch.hpp>
+#include "load_plugin.hpp"
 
 #include <string>
 
@@ -20,22 +20,13 @@ using vigil::testing::FakeRequest;
 
 namespace {
 
-const vigil_plugin_desc* load(const char* path) {
-  void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  INFO("dlopen " << path << ": " << (lib ? "" : dlerror()));
-  REQUIRE(lib != nullptr);
-  auto entry = reinterpret_cast<vigil_plugin_entry_fn>(dlsym(lib, VIGIL_ENTRY_SYMBOL));
-  REQUIRE(entry != nullptr);
-  return entry();
-}
-
 // The real .so files stay loaded for the whole run, so no instance can outlive its code.
 const vigil_plugin_desc* exporter() {
-  static const vigil_plugin_desc* desc = load(PLUGIN_PATH);
+  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
   return desc;
 }
 const vigil_plugin_desc* cpu_collector() {
-  static const vigil_plugin_desc* desc = load(CPU_PLUGIN_PATH);
+  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(CPU_PLUGIN_PATH);
   return desc;
 }
 

@@ -1,0 +1,38 @@
+// Reading procfs and sysfs for system collectors: whole-file reads into a reused buffer, the
+// root-path option every collector takes, and line iteration without allocation.
+//
+// One way to do it for every collector, so they all report unreadable files the same way. Never
+// throws; never caches file contents between calls (procfs files change on every read).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace vigil::procfs {
+
+// Reads a whole file into `out` (cleared first, capacity kept). procfs reports a size of 0, so
+// this reads until EOF. On failure sets `error` to "cannot open|read PATH: REASON".
+bool read_file(const std::string& path, std::string& out, std::string& error);
+
+// Checks and normalises a root option such as "proc_path" ("/proc", "/host/proc/"): returns the
+// path without trailing slashes, or "" with `error` naming the option and what is expected.
+std::string root_option(std::string value, std::string_view option, std::string_view example,
+                        std::string& error);
+
+// Calls fn(line, line_number) for each line of `text` (1-based; "\r" stripped). Stops early
+// when fn returns false; returns false then.
+template <typename Fn>
+bool for_each_line(std::string_view text, Fn&& fn) {
+  std::size_t number = 0;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!fn(line, number)) return false;
+  }
+  return true;
+}
+
+}  // namespace vigil::procfs
