@@ -3,24 +3,26 @@
 # bench_store, bench_abi, then vigil serving 100,000 series against node_exporter's textfile
 # collector serving the same series, then vigil as an agent (cpu + memory + prometheus) against
 # node_exporter with its cpu and meminfo collectors. Prints one table: each figure, its target,
-# PASS or MISS.
+# PASS or MISS, and below it how each figure was measured.
 #
 # It only measures: a MISS is reported, not a failure. It exits non-zero only when something
 # could not run (a missing binary, a process that did not come up). It never leaves a process it
-# started behind, and never touches anything outside its own temporary directory.
+# started behind, and writes nothing outside its own temporary directory.
 #
 # Usage: tests/bench/run.sh BUILD_DIR [--rounds N] [--scrapes N] [--node-scrapes N]
 #                                     [--agent-seconds N] [--keep]
 #   BUILD_DIR built with: ninja -C BUILD_DIR vigil collector_cpu collector_memory \
 #                                            exporter_prometheus bench
+#   Progress and the raw output of each bench go to stderr; the table goes to stdout.
 set -euo pipefail
 
 usage() {
-  sed -n '13,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '12,16p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
 [[ $# -ge 1 ]] || usage
+[[ $1 == -h || $1 == --help ]] && usage
 BUILD=$(cd "$1" 2>/dev/null && pwd) || {
   echo "run.sh: build directory '$1' not found; expected e.g. build/default" >&2
   exit 2
@@ -30,6 +32,8 @@ ROUNDS=3          # exposition rounds (median is reported)
 SCRAPES=20        # vigil scrapes per exposition round
 NODE_SCRAPES=5    # node_exporter scrapes per exposition round (it takes ~1 s each)
 AGENT_SECONDS=30  # agent comparison: one scrape per second for this long
+IDLE_SECONDS=10   # agent: CPU with no scrapes at all, for the breakdown
+AGENT_BURST=100   # agent: back-to-back scrapes for the scrape-only figure
 KEEP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -41,6 +45,9 @@ while [[ $# -gt 0 ]]; do
     -h|--help) usage ;;
     *) echo "run.sh: unknown argument '$1'" >&2; usage ;;
   esac
+done
+for n in "$ROUNDS" "$SCRAPES" "$NODE_SCRAPES" "$AGENT_SECONDS"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: found '$n', expected a positive whole number" >&2; exit 2; }
 done
 
 SERIES=100000
@@ -58,7 +65,7 @@ done
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "run.sh: not built: ${missing[*]}" >&2
   echo "  build them with: ninja -C $BUILD vigil collector_cpu collector_memory exporter_prometheus bench" >&2
-  echo "  (configured with -DVIGIL_BUILD_BENCH=ON, the default)" >&2
+  echo "  (the build must be configured with -DVIGIL_BUILD_BENCH=ON, the default)" >&2
   exit 2
 fi
 command -v curl >/dev/null || { echo "run.sh: curl is needed to scrape; apt-get install curl" >&2; exit 2; }
@@ -72,13 +79,9 @@ WORK=$(mktemp -d /tmp/vigil-bench.XXXXXX)
 PIDS=()
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $KEEP -eq 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $KEEP -eq 0 ]]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
 }
 trap cleanup EXIT
 
@@ -96,20 +99,20 @@ cpu_ns() {
   done
   echo "$total"
 }
+now_us() { echo "${EPOCHREALTIME/./}"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' /proc/"$1"/status; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' /proc/"$1"/status; }
-kib_to_mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-ns_to_ms() { awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e6}'; }
-median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else print v[int((NR + 1) / 2)]}'; }
+median() { sort -g | awk '{v[NR] = $1} END {if (NR > 0) print v[int((NR + 1) / 2)]}'; }
+med() { if [[ $# -gt 0 ]]; then printf '%s\n' "$@" | median; fi; }
 
 # A port nothing listens on right now (bash's /dev/tcp fails to connect to a free one).
 free_port() {
   local p
   for _ in $(seq 50); do
     p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
   done
-  echo "run.sh: found no free port" >&2
+  log "run.sh: found no free port between 20000 and 60000"
   return 1
 }
 
@@ -141,7 +144,7 @@ stop_pid() {
 start_node() {
   local logfile=$1
   shift
-  NODE_PORT=$(free_port)
+  NODE_PORT=$(free_port) || return 1
   "$NODE_EXPORTER" --web.listen-address=127.0.0.1:"$NODE_PORT" "$@" >"$logfile" 2>&1 &
   NODE_PID=$!
   PIDS+=("$NODE_PID")
@@ -150,23 +153,24 @@ start_node() {
     kill -0 "$NODE_PID" 2>/dev/null || break
     sleep 0.1
   done
-  log "run.sh: node_exporter did not come up; its log:"
+  log "run.sh: node_exporter did not come up with $*; its log:"
   sed 's/^/  /' "$logfile" >&2
   return 1
 }
 
-# Scrapes URL N times back to back over one connection (as Prometheus keeps it alive), with
-# optional extra curl arguments; prints "<cpu ns per scrape> <bytes of the last response>" for
-# PID's CPU over the scrapes.
+# Scrapes URL N times back to back over one kept-alive connection (as Prometheus does), with
+# optional extra curl arguments. Prints "<PID's CPU ns per scrape> <bytes of the last response>
+# <wall time in us>".
 burst() {
   local pid=$1 url=$2 n=$3
   shift 3
-  local args=() before after sizes
+  local args=() before after sizes start
   for _ in $(seq "$n"); do args+=(-o /dev/null "$url"); done
+  start=$(now_us)
   before=$(cpu_ns "$pid")
   sizes=$(curl -s --fail -w '%{size_download}\n' "$@" "${args[@]}") || return 1
   after=$(cpu_ns "$pid")
-  echo "$(((after - before) / n)) $(tail -1 <<<"$sizes")"
+  echo "$(((after - before) / n)) $(tail -1 <<<"$sizes") $(($(now_us) - start))"
 }
 
 # ---- 1. micro-benchmarks --------------------------------------------------------------------
@@ -184,8 +188,15 @@ ABI_GAUGE_NS=$(sed -n 's/^RESULT abi_overhead_gauge_ns //p' <<<"$ABI_OUT")
 ABI_NONE_NS=$(sed -n 's/^RESULT abi_overhead_none_ns //p' <<<"$ABI_OUT")
 
 # ---- 2. exposition of 100,000 series ----------------------------------------------------------
-log "== exposition: vigil with bench_series ($SERIES series) + exporter_prometheus"
-cat >"$WORK/exposition.json" <<EOF
+# vigil_exposition PREFIX HANDLES ROUNDS GZIP: one vigil with bench_series (handles "sdk" or
+# "raw") and exporter_prometheus; sets PREFIX_CPU PREFIX_GZ_CPU (medians, ns per scrape),
+# PREFIX_BYTES PREFIX_GZ_BYTES, PREFIX_RSS0 (KiB before the first scrape), PREFIX_RSS PREFIX_HWM
+# (after the scrapes) and PREFIX_COLLECT_MS. Returns 1 when vigil could not serve the series.
+vigil_exposition() {
+  local prefix=$1 handles=$2 rounds=$3 gzip=$4
+  local config="$WORK/exposition-$handles.json" logfile="$WORK/exposition-$handles.log"
+  local cpus=() gz_cpus=() bytes= gz_bytes= rss0= lines=0 cpu r collect
+  cat >"$config" <<EOF
 {
   "plugin_dirs": ["$BUILD/plugins", "$BUILD/bench-plugins"],
   "log": {"level": "info"},
@@ -193,48 +204,64 @@ cat >"$WORK/exposition.json" <<EOF
   "scheduler": {"jitter": 0},
   "instances": [
     {"plugin": "bench_series", "name": "bench", "interval": "1h", "timeout": "60s",
-     "options": {"series": $SERIES}},
+     "options": {"series": $SERIES, "handles": "$handles"}},
     {"plugin": "exporter_prometheus", "name": "prometheus"}
   ]
 }
 EOF
-V_CPU=() V_GZ_CPU=() V_BYTES= V_GZ_BYTES= V_RSS= V_HWM= V_COLLECT_MS=
-if start_vigil "$WORK/exposition.json" "$WORK/exposition.log"; then
-  URL="http://127.0.0.1:$VIGIL_PORT/metrics"
-  lines=0
+  start_vigil "$config" "$logfile" || return 1
+  local url="http://127.0.0.1:$VIGIL_PORT/metrics"
   for _ in $(seq 300); do
-    lines=$(curl -s "$URL" | grep -c '^bench_metric{' || true)
+    lines=$(curl -s "$url" | grep -c '^bench_metric{' || true)
     [[ $lines -ge $SERIES ]] && break
     sleep 0.2
   done
-  if [[ $lines -ge $SERIES ]]; then
-    # The first scrape after registration sorts the series once; warm up past it.
-    burst "$VIGIL_PID" "$URL" 3 >/dev/null
-    for r in $(seq "$ROUNDS"); do
-      read -r cpu V_BYTES < <(burst "$VIGIL_PID" "$URL" "$SCRAPES")
-      V_CPU+=("$cpu")
-      read -r cpu V_GZ_BYTES < <(burst "$VIGIL_PID" "$URL" "$SCRAPES" -H 'Accept-Encoding: gzip')
-      V_GZ_CPU+=("$cpu")
-      log "  round $r: $(ns_to_ms "${V_CPU[-1]}") ms/scrape plain, $(ns_to_ms "${V_GZ_CPU[-1]}") ms/scrape gzip"
-    done
-    V_RSS=$(rss_kib "$VIGIL_PID")
-    V_HWM=$(hwm_kib "$VIGIL_PID")
-    # What one collect() of the 100k writes took, from vigil's own call-duration histogram.
-    V_COLLECT_MS=$(curl -s "$URL" | awk '
-      /^vigil_plugin_call_duration_seconds_sum\{.*instance="bench"/ {s = $NF}
-      /^vigil_plugin_call_duration_seconds_count\{.*instance="bench"/ {c = $NF}
-      END {if (c > 0) printf "%.2f", s / c * 1000}')
-  else
+  if [[ $lines -lt $SERIES ]]; then
     log "run.sh: /metrics showed $lines bench_metric lines, expected $SERIES; vigil's log:"
-    sed 's/^/  /' "$WORK/exposition.log" >&2
-    CANNOT_RUN+=("vigil exposition")
+    sed 's/^/  /' "$logfile" >&2
+    stop_pid "$VIGIL_PID"
+    return 1
   fi
+  # Not quite before the first scrape (the wait above scraped), but before any measured one.
+  rss0=$(rss_kib "$VIGIL_PID")
+  # The first scrapes after registration sort the series once; warm up past them.
+  burst "$VIGIL_PID" "$url" 3 >/dev/null
+  for r in $(seq "$rounds"); do
+    read -r cpu bytes _ < <(burst "$VIGIL_PID" "$url" "$SCRAPES")
+    cpus+=("$cpu")
+    if [[ $gzip -eq 1 ]]; then
+      read -r cpu gz_bytes _ < <(burst "$VIGIL_PID" "$url" "$SCRAPES" -H 'Accept-Encoding: gzip')
+      gz_cpus+=("$cpu")
+      log "  round $r: $((cpus[-1] / 1000)) us/scrape plain, $((gz_cpus[-1] / 1000)) us/scrape gzip"
+    else
+      log "  round $r: $((cpus[-1] / 1000)) us/scrape plain"
+    fi
+  done
+  printf -v "${prefix}_RSS" '%s' "$(rss_kib "$VIGIL_PID")"
+  printf -v "${prefix}_HWM" '%s' "$(hwm_kib "$VIGIL_PID")"
+  # What one collect() of the 100k writes took, from vigil's own call-duration histogram.
+  collect=$(curl -s "$url" | awk '
+    /^vigil_plugin_call_duration_seconds_sum\{.*instance="bench"/ {s = $NF}
+    /^vigil_plugin_call_duration_seconds_count\{.*instance="bench"/ {c = $NF}
+    END {if (c > 0) printf "%.2f", s / c * 1000}')
   stop_pid "$VIGIL_PID"
-else
-  CANNOT_RUN+=("vigil exposition")
-fi
+  printf -v "${prefix}_CPU" '%s' "$(med "${cpus[@]}")"
+  printf -v "${prefix}_GZ_CPU" '%s' "$(med "${gz_cpus[@]}")"
+  printf -v "${prefix}_BYTES" '%s' "$bytes"
+  printf -v "${prefix}_GZ_BYTES" '%s' "$gz_bytes"
+  printf -v "${prefix}_RSS0" '%s' "$rss0"
+  printf -v "${prefix}_COLLECT_MS" '%s' "$collect"
+}
 
-N_CPU=() N_GZ_CPU=() N_BYTES= N_GZ_BYTES= N_RSS= N_HWM=
+V_CPU= V_GZ_CPU= V_BYTES= V_GZ_BYTES= V_RSS0= V_RSS= V_HWM= V_COLLECT_MS=
+log "== exposition: vigil with bench_series ($SERIES series, vigil::Gauge handles) + exporter_prometheus"
+vigil_exposition V sdk "$ROUNDS" 1 || CANNOT_RUN+=("vigil exposition")
+
+R_CPU= R_GZ_CPU= R_BYTES= R_GZ_BYTES= R_RSS0= R_RSS= R_HWM= R_COLLECT_MS=
+log "== exposition, breakdown: the same with bare C handles in bench_series (the host's share)"
+vigil_exposition R raw 1 0 || CANNOT_RUN+=("vigil exposition with raw handles")
+
+N_CPUS=() N_GZ_CPUS=() N_BYTES= N_GZ_BYTES= N_RSS= N_HWM=
 if [[ $HAVE_NODE -eq 1 ]]; then
   log "== exposition: node_exporter textfile collector with the same $SERIES series"
   mkdir -p "$WORK/textfile"
@@ -249,11 +276,11 @@ if [[ $HAVE_NODE -eq 1 ]]; then
     URL="http://127.0.0.1:$NODE_PORT/metrics"
     burst "$NODE_PID" "$URL" 1 >/dev/null
     for r in $(seq "$ROUNDS"); do
-      read -r cpu N_BYTES < <(burst "$NODE_PID" "$URL" "$NODE_SCRAPES")
-      N_CPU+=("$cpu")
-      read -r cpu N_GZ_BYTES < <(burst "$NODE_PID" "$URL" "$NODE_SCRAPES" -H 'Accept-Encoding: gzip')
-      N_GZ_CPU+=("$cpu")
-      log "  round $r: $(ns_to_ms "${N_CPU[-1]}") ms/scrape plain, $(ns_to_ms "${N_GZ_CPU[-1]}") ms/scrape gzip"
+      read -r cpu N_BYTES _ < <(burst "$NODE_PID" "$URL" "$NODE_SCRAPES")
+      N_CPUS+=("$cpu")
+      read -r cpu N_GZ_BYTES _ < <(burst "$NODE_PID" "$URL" "$NODE_SCRAPES" -H 'Accept-Encoding: gzip')
+      N_GZ_CPUS+=("$cpu")
+      log "  round $r: $((N_CPUS[-1] / 1000)) us/scrape plain, $((N_GZ_CPUS[-1] / 1000)) us/scrape gzip"
     done
     N_RSS=$(rss_kib "$NODE_PID")
     N_HWM=$(hwm_kib "$NODE_PID")
@@ -262,13 +289,17 @@ if [[ $HAVE_NODE -eq 1 ]]; then
     CANNOT_RUN+=("node_exporter textfile")
   fi
 fi
+N_CPU=$(med "${N_CPUS[@]}")
+N_GZ_CPU=$(med "${N_GZ_CPUS[@]}")
 
 # ---- 3. the agent: cpu + memory + prometheus ------------------------------------------------
-# Both daemons run side by side; each is scraped once per second for AGENT_SECONDS, on a new
-# connection each time, and vigil's collectors run every second too, so every scrape pays for
-# one collection in both (node_exporter collects on scrape). CPU per scrape = the process's total
-# CPU over the period / the scrapes: idle work (timers, Go's GC) is counted, as it is a real cost.
-log "== agent: vigil (collector_cpu, collector_memory, exporter_prometheus) vs node_exporter (cpu, meminfo), ${AGENT_SECONDS}s at one scrape per second"
+# Both daemons run side by side, each scraped once per second with gzip (as Prometheus asks) on
+# a new connection. vigil's collectors run every second too, so each scrape pays for one
+# collection in both (node_exporter collects on scrape). CPU per scrape = the process's CPU over
+# the period / the scrapes, idle work (timers, Go's GC) included, as it is a real cost.
+# For the breakdown: CPU with no scrape at all over IDLE_SECONDS (collection and timers), and a
+# scrape alone: AGENT_BURST back-to-back scrapes minus the idle rate over their wall time.
+log "== agent: vigil (collector_cpu, collector_memory, exporter_prometheus) vs node_exporter (cpu, meminfo)"
 cat >"$WORK/agent.json" <<EOF
 {
   "plugin_dirs": ["$BUILD/plugins"],
@@ -282,122 +313,144 @@ cat >"$WORK/agent.json" <<EOF
   ]
 }
 EOF
-A_CPU= A_RSS= A_HWM= A_BYTES= AN_CPU= AN_RSS= AN_HWM= AN_BYTES=
-agent_vigil=0 agent_node=0
+NAMES=()  # "A" for vigil, "AN" for node_exporter: the prefixes of their results
+declare -A PID_OF URL_OF
 if start_vigil "$WORK/agent.json" "$WORK/agent.log"; then
-  agent_vigil=1
-  AV_URL="http://127.0.0.1:$VIGIL_PORT/metrics"
+  NAMES+=(A)
+  PID_OF[A]=$VIGIL_PID
+  URL_OF[A]="http://127.0.0.1:$VIGIL_PORT/metrics"
 else
   CANNOT_RUN+=("vigil agent")
 fi
 if [[ $HAVE_NODE -eq 1 ]]; then
   if start_node "$WORK/node-agent.log" --collector.disable-defaults --collector.cpu \
        --collector.meminfo; then
-    agent_node=1
-    AN_URL="http://127.0.0.1:$NODE_PORT/metrics"
+    NAMES+=(AN)
+    PID_OF[AN]=$NODE_PID
+    URL_OF[AN]="http://127.0.0.1:$NODE_PORT/metrics"
   else
     CANNOT_RUN+=("node_exporter agent")
   fi
 fi
-if [[ $agent_vigil -eq 1 || $agent_node -eq 1 ]]; then
-  # Let start-up work (first collections, first page, Go's early GCs) finish first.
-  # Prometheus asks for gzip; so do these scrapes.
-  scrape_both() {
-    if [[ $agent_vigil -eq 1 ]]; then curl -s -o /dev/null -H 'Accept-Encoding: gzip' "$AV_URL"; fi
-    if [[ $agent_node -eq 1 ]]; then curl -s -o /dev/null -H 'Accept-Encoding: gzip' "$AN_URL"; fi
+A_CPU= A_IDLE= A_SCRAPE= A_RSS= A_HWM= A_BYTES= A_GZ_BYTES=
+AN_CPU= AN_IDLE= AN_SCRAPE= AN_RSS= AN_HWM= AN_BYTES= AN_GZ_BYTES=
+if [[ ${#NAMES[@]} -gt 0 ]]; then
+  scrape_all() {
+    local who
+    for who in "${NAMES[@]}"; do
+      curl -s -o /dev/null -H 'Accept-Encoding: gzip' "${URL_OF[$who]}" || true
+    done
   }
+  sleep_until() {
+    local wait_us=$(($1 - $(now_us)))
+    if [[ $wait_us -gt 0 ]]; then sleep "$(awk -v u="$wait_us" 'BEGIN {printf "%.6f", u / 1e6}')"; fi
+  }
+  # Start-up work (first collections, first page, Go's early GCs) is not what is measured.
   for _ in 1 2 3; do
-    scrape_both
+    scrape_all
     sleep 1
   done
-  if [[ $agent_vigil -eq 1 ]]; then
-    v_before=$(cpu_ns "$VIGIL_PID")
-    A_BYTES=$(curl -s "$AV_URL" | wc -c)
-  fi
-  if [[ $agent_node -eq 1 ]]; then
-    n_before=$(cpu_ns "$NODE_PID")
-    AN_BYTES=$(curl -s "$AN_URL" | wc -c)
-  fi
-  start_us=${EPOCHREALTIME/./}
-  for i in $(seq "$AGENT_SECONDS"); do
-    scrape_both
-    now_us=${EPOCHREALTIME/./}
-    wait_us=$((start_us + i * 1000000 - now_us))
-    if [[ $wait_us -gt 0 ]]; then
-      sleep "$(awk -v u="$wait_us" 'BEGIN {printf "%.6f", u / 1e6}')"
-    fi
+  declare -A BEFORE
+  log "  idle for ${IDLE_SECONDS}s"
+  for who in "${NAMES[@]}"; do BEFORE[$who]=$(cpu_ns "${PID_OF[$who]}"); done
+  sleep "$IDLE_SECONDS"
+  for who in "${NAMES[@]}"; do
+    printf -v "${who}_IDLE" '%s' $((($(cpu_ns "${PID_OF[$who]}") - BEFORE[$who]) / IDLE_SECONDS))
   done
-  # Each daemon was also scraped once, uncompressed, for the page size: AGENT_SECONDS + 1 scrapes.
-  if [[ $agent_vigil -eq 1 ]]; then
-    A_CPU=$((($(cpu_ns "$VIGIL_PID") - v_before) / (AGENT_SECONDS + 1)))
-    A_RSS=$(rss_kib "$VIGIL_PID")
-    A_HWM=$(hwm_kib "$VIGIL_PID")
-    stop_pid "$VIGIL_PID"
-  fi
-  if [[ $agent_node -eq 1 ]]; then
-    AN_CPU=$((($(cpu_ns "$NODE_PID") - n_before) / (AGENT_SECONDS + 1)))
-    AN_RSS=$(rss_kib "$NODE_PID")
-    AN_HWM=$(hwm_kib "$NODE_PID")
-    stop_pid "$NODE_PID"
-  fi
+  log "  one scrape per second for ${AGENT_SECONDS}s"
+  for who in "${NAMES[@]}"; do BEFORE[$who]=$(cpu_ns "${PID_OF[$who]}"); done
+  start=$(now_us)
+  for i in $(seq "$AGENT_SECONDS"); do
+    scrape_all
+    sleep_until $((start + i * 1000000))
+  done
+  for who in "${NAMES[@]}"; do
+    printf -v "${who}_CPU" '%s' $((($(cpu_ns "${PID_OF[$who]}") - BEFORE[$who]) / AGENT_SECONDS))
+  done
+  log "  $AGENT_BURST back-to-back scrapes each"
+  for who in "${NAMES[@]}"; do
+    read -r cpu bytes wall < <(burst "${PID_OF[$who]}" "${URL_OF[$who]}" "$AGENT_BURST" \
+                                 -H 'Accept-Encoding: gzip')
+    idle_var=${who}_IDLE
+    scrape=$((cpu - ${!idle_var} * wall / 1000000 / AGENT_BURST))
+    printf -v "${who}_SCRAPE" '%s' "$scrape"
+    printf -v "${who}_GZ_BYTES" '%s' "$bytes"
+    printf -v "${who}_BYTES" '%s' "$(curl -s "${URL_OF[$who]}" | wc -c)"
+    printf -v "${who}_RSS" '%s' "$(rss_kib "${PID_OF[$who]}")"
+    printf -v "${who}_HWM" '%s' "$(hwm_kib "${PID_OF[$who]}")"
+    stop_pid "${PID_OF[$who]}"
+  done
 fi
 
 # ---- the table ------------------------------------------------------------------------------
-med() { if [[ $# -eq 0 ]]; then echo ""; else printf '%s\n' "$@" | median; fi; }
-V_MED=$(med "${V_CPU[@]}")
-V_GZ_MED=$(med "${V_GZ_CPU[@]}")
-N_MED=$(med "${N_CPU[@]}")
-N_GZ_MED=$(med "${N_GZ_CPU[@]}")
-
 # verdict VALUE OP LIMIT -> PASS / MISS / n/a
 verdict() {
   [[ -z $1 ]] && { echo "n/a"; return; }
   awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
     ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "PASS" : "MISS" }'
 }
-row() { printf '%-58s %14s %12s  %s\n' "$1" "$2" "$3" "$4"; }
-fmt() { [[ -z $1 ]] && echo "n/a" || echo "$1 $2"; }
-ms() { [[ -z $1 ]] && echo "" || ns_to_ms "$1"; }
-mib() { [[ -z $1 ]] && echo "" || kib_to_mib "$1"; }
-mb_bytes() { [[ -z $1 ]] && echo "" || awk -v b="$1" 'BEGIN {printf "%.2f", b / 1e6}'; }
+row() { printf '%-62s %18s %12s  %s\n' "$1" "$2" "$3" "$4"; }
+# Unit conversions that leave an empty input empty, so a figure not measured reads "n/a".
+ms() { [[ -n $1 ]] && awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e6}' || true; }
+mib() { [[ -n $1 ]] && awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}' || true; }
+mb() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN {printf "%.2f", b / 1e6}' || true; }
+kb() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN {printf "%.1f", b / 1e3}' || true; }
+ratio() { [[ -n $1 && -n $2 && $2 -gt 0 ]] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a / b}' || true; }
+show() {  # show VALUE UNIT [VALUE2]: "12.3 ms", "12.3 MiB (14.0)", or n/a
+  if [[ -z $1 ]]; then echo "n/a"; elif [[ -n ${3:-} ]]; then echo "$1 $2 ($3)"; else echo "$1 $2"; fi
+}
 
-RATIO=
-if [[ -n $V_MED && -n $N_MED && $V_MED -gt 0 ]]; then
-  RATIO=$(awk -v n="$N_MED" -v v="$V_MED" 'BEGIN {printf "%.0f", n / v}')
-fi
-RATIO_GZ=
-if [[ -n $V_GZ_MED && -n $N_GZ_MED && $V_GZ_MED -gt 0 ]]; then
-  RATIO_GZ=$(awk -v n="$N_GZ_MED" -v v="$V_GZ_MED" 'BEGIN {printf "%.0f", n / v}')
-fi
+RATIO=$(ratio "$N_CPU" "$V_CPU")
+RATIO_GZ=$(ratio "$N_GZ_CPU" "$V_GZ_CPU")
 
 echo
-echo "Vigil benchmarks on $(hostname) ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "CPU = on-CPU time of all the daemon's threads (/proc/PID/task/*/schedstat); RSS = VmRSS; MiB = 1024^2 bytes."
-echo "Exposition: median of $ROUNDS rounds; a round is $SCRAPES back-to-back scrapes of vigil ($NODE_SCRAPES of node_exporter) over one"
-echo "  connection, CPU per scrape = process CPU over the round / scrapes. Agent: CPU per scrape = process CPU over"
-echo "  ${AGENT_SECONDS}s with one collection and one gzip scrape per second / scrapes (idle work included)."
+echo "Vigil benchmarks: $(uname -n), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "command: tests/bench/run.sh ${BUILD} --rounds $ROUNDS --scrapes $SCRAPES --node-scrapes $NODE_SCRAPES --agent-seconds $AGENT_SECONDS"
 echo
 row "figure" "measured" "target" "result"
-row "gauge write by handle (bench_store)" "$(fmt "$WRITE_NS" ns)" "<= 20 ns" "$(verdict "$WRITE_NS" '<=' 20)"
-row "collect() ABI overhead, one gauge write (bench_abi)" "$(fmt "$ABI_GAUGE_NS" ns)" "<= 1000 ns" "$(verdict "$ABI_GAUGE_NS" '<=' 1000)"
-row "collect() ABI overhead, empty collect (bench_abi)" "$(fmt "$ABI_NONE_NS" ns)" "-" ""
-row "store visit + render 100k series, wall (bench_store)" "$(fmt "$RENDER_MS" ms)" "-" ""
-row "vigil: CPU per scrape of 100k series" "$(fmt "$(ms "$V_MED")" ms)" "<= 15 ms" "$(verdict "$(ms "$V_MED")" '<=' 15)"
-row "vigil: same, gzip (level 1)" "$(fmt "$(ms "$V_GZ_MED")" ms)" "-" ""
-row "node_exporter textfile: CPU per scrape of 100k series" "$(fmt "$(ms "$N_MED")" ms)" "(~790 ms)" ""
-row "node_exporter textfile: same, gzip" "$(fmt "$(ms "$N_GZ_MED")" ms)" "-" ""
-row "node_exporter / vigil CPU per scrape" "$(fmt "$RATIO" x)" ">= 50 x" "$(verdict "$RATIO" '>=' 50)"
-row "node_exporter / vigil CPU per scrape, gzip" "$(fmt "$RATIO_GZ" x)" "-" ""
-row "vigil: RSS holding 100k series (peak)" "$(fmt "$(mib "$V_RSS")" "MiB") ($(mib "$V_HWM"))" "<= 40 MiB" "$(verdict "$(mib "$V_RSS")" '<=' 40)"
-row "node_exporter textfile: RSS (peak)" "$(fmt "$(mib "$N_RSS")" "MiB") ($(mib "$N_HWM"))" "(150-180 MB)" ""
-row "page size, vigil plain / gzip" "$(mb_bytes "$V_BYTES") / $(mb_bytes "$V_GZ_BYTES") MB" "-" ""
-row "page size, node_exporter plain / gzip" "$(mb_bytes "$N_BYTES") / $(mb_bytes "$N_GZ_BYTES") MB" "(4.4 MB)" ""
-row "vigil: one collect() writing 100k gauges (self-metrics)" "$(fmt "$V_COLLECT_MS" ms)" "-" ""
-row "agent vigil (cpu, memory, prometheus): CPU per scrape" "$(fmt "$(ms "$A_CPU")" ms)" "<= 0.3 ms" "$(verdict "$(ms "$A_CPU")" '<=' 0.3)"
-row "agent vigil: RSS (peak)" "$(fmt "$(mib "$A_RSS")" "MiB") ($(mib "$A_HWM"))" "<= 8 MiB" "$(verdict "$(mib "$A_RSS")" '<=' 8)"
-row "agent node_exporter (cpu, meminfo): CPU per scrape" "$(fmt "$(ms "$AN_CPU")" ms)" "-" ""
-row "agent node_exporter: RSS (peak)" "$(fmt "$(mib "$AN_RSS")" "MiB") ($(mib "$AN_HWM"))" "-" ""
-row "agent page size, vigil / node_exporter (plain)" "$(mb_bytes "$A_BYTES") / $(mb_bytes "$AN_BYTES") MB" "-" ""
+row "gauge write by handle (bench_store)" "$(show "$WRITE_NS" ns)" "<= 20 ns" "$(verdict "$WRITE_NS" '<=' 20)"
+row "collect() ABI overhead, one gauge write (bench_abi)" "$(show "$ABI_GAUGE_NS" ns)" "<= 1000 ns" "$(verdict "$ABI_GAUGE_NS" '<=' 1000)"
+row "collect() ABI overhead, empty collect (bench_abi)" "$(show "$ABI_NONE_NS" ns)" "" ""
+row "store visit + render of 100k series, wall (bench_store)" "$(show "$RENDER_MS" ms)" "" ""
+echo "-- exposition of $SERIES series"
+row "vigil: CPU per scrape" "$(show "$(ms "$V_CPU")" ms)" "<= 15 ms" "$(verdict "$(ms "$V_CPU")" '<=' 15)"
+row "node_exporter textfile: CPU per scrape" "$(show "$(ms "$N_CPU")" ms)" "(~790 ms)" ""
+row "node_exporter / vigil, CPU per scrape" "$(show "$RATIO" x)" ">= 50 x" "$(verdict "$RATIO" '>=' 50)"
+row "vigil: RSS holding the series, after the scrapes (peak)" "$(show "$(mib "$V_RSS")" MiB "$(mib "$V_HWM")")" "<= 40 MiB" "$(verdict "$(mib "$V_RSS")" '<=' 40)"
+row "node_exporter textfile: RSS after the scrapes (peak)" "$(show "$(mib "$N_RSS")" MiB "$(mib "$N_HWM")")" "(150-180 MB)" ""
+row "vigil: CPU per scrape, gzip level 1" "$(show "$(ms "$V_GZ_CPU")" ms)" "" ""
+row "node_exporter textfile: CPU per scrape, gzip" "$(show "$(ms "$N_GZ_CPU")" ms)" "" ""
+row "node_exporter / vigil, CPU per scrape, gzip" "$(show "$RATIO_GZ" x)" "" ""
+row "page size, vigil: plain / gzip" "$(mb "$V_BYTES") / $(mb "$V_GZ_BYTES") MB" "" ""
+row "page size, node_exporter: plain / gzip" "$(mb "$N_BYTES") / $(mb "$N_GZ_BYTES") MB" "(4.4 MB)" ""
+row "vigil: one collect() writing the 100k gauges (self-metrics)" "$(show "$V_COLLECT_MS" ms)" "" ""
+row "vigil: RSS once the series are served, before measuring" "$(show "$(mib "$V_RSS0")" MiB)" "" ""
+row "breakdown, bare C handles in bench_series: CPU per scrape" "$(show "$(ms "$R_CPU")" ms)" "" ""
+row "breakdown, bare C handles: RSS before / after the scrapes" "$(mib "$R_RSS0") / $(mib "$R_RSS") MiB" "" ""
+echo "-- agent: vigil (collector_cpu, collector_memory, exporter_prometheus) / node_exporter (cpu, meminfo)"
+row "vigil: CPU per scrape, one collection + one gzip scrape" "$(show "$(ms "$A_CPU")" ms)" "<= 0.3 ms" "$(verdict "$(ms "$A_CPU")" '<=' 0.3)"
+row "vigil: RSS (peak)" "$(show "$(mib "$A_RSS")" MiB "$(mib "$A_HWM")")" "<= 8 MiB" "$(verdict "$(mib "$A_RSS")" '<=' 8)"
+row "node_exporter: CPU per scrape (collects on scrape)" "$(show "$(ms "$AN_CPU")" ms)" "" ""
+row "node_exporter: RSS (peak)" "$(show "$(mib "$AN_RSS")" MiB "$(mib "$AN_HWM")")" "" ""
+row "breakdown, vigil: CPU per second with no scrape (collection)" "$(show "$(ms "$A_IDLE")" ms)" "" ""
+row "breakdown, vigil: one gzip scrape alone (idle subtracted)" "$(show "$(ms "$A_SCRAPE")" ms)" "" ""
+row "breakdown, node_exporter: CPU per second with no scrape" "$(show "$(ms "$AN_IDLE")" ms)" "" ""
+row "breakdown, node_exporter: one gzip scrape alone" "$(show "$(ms "$AN_SCRAPE")" ms)" "" ""
+row "page size, vigil: plain / gzip" "$(kb "$A_BYTES") / $(kb "$A_GZ_BYTES") kB" "" ""
+row "page size, node_exporter: plain / gzip" "$(kb "$AN_BYTES") / $(kb "$AN_GZ_BYTES") kB" "" ""
+cat <<EOF
+
+How: CPU is the on-CPU time of all the daemon's threads (sum of /proc/PID/task/*/schedstat),
+read before and after; RSS is VmRSS (peak: VmHWM); MiB = 1024^2 bytes.
+Exposition: median of $ROUNDS rounds; a round is $SCRAPES back-to-back scrapes of vigil ($NODE_SCRAPES of
+  node_exporter) over one kept-alive connection; CPU per scrape = the process's CPU over the round
+  / scrapes. vigil's 100k series are written once (interval 1h), node_exporter reads its .prom
+  file on every scrape, as its textfile collector does.
+Agent: both daemons side by side for ${AGENT_SECONDS}s, each scraped once per second with gzip on a new
+  connection; vigil's collectors run every 1s, so CPU per scrape = the process's CPU over the
+  period / scrapes covers one collection and one scrape, idle work included. A MISS is a figure
+  to look at, not a failure of this script.
+EOF
 
 if [[ ${#CANNOT_RUN[@]} -gt 0 ]]; then
   echo
