@@ -64,7 +64,9 @@ std::string format_ms(std::chrono::milliseconds d) {
 
 std::string format_seconds(double seconds) {
   char buf[32];
-  if (seconds < 1) {
+  if (seconds < 0.001) {
+    std::snprintf(buf, sizeof buf, "%.2f ms", seconds * 1000);
+  } else if (seconds < 1) {
     std::snprintf(buf, sizeof buf, "%.1f ms", seconds * 1000);
   } else {
     std::snprintf(buf, sizeof buf, "%.2f s", seconds);
