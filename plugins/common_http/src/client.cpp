@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <limits>
 #include <mutex>
 #include <new>
 

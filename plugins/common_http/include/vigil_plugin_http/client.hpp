@@ -34,7 +34,8 @@ struct Request {
   Headers headers;   // added to (or replacing) curl's own; "Name:" with no value removes one
   std::string body;  // sent when non-empty, or always for POST/PUT/PATCH
 
-  // Zero means no limit. The total covers everything: resolve, connect, TLS, request, response.
+  // The total covers everything: resolve, connect, TLS, request, response; zero: no limit.
+  // A zero connect_timeout means the total's (or curl's own 300 s when both are zero).
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds timeout{10000};
 
