@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -32,6 +33,7 @@
 namespace vigil::check_postgres {
 namespace {
 
+constexpr std::chrono::milliseconds kDefaultTimeout{3000};
 constexpr const char* kUp = "pg_up";
 constexpr const char* kActivity = "pg_stat_activity_count";
 constexpr const char* kMaxConnections = "pg_settings_max_connections";
@@ -151,14 +153,21 @@ class PostgresCheck final : public HealthCheck {
       return Status::invalid_argument(
           "option \"query\" is empty; expected an SQL statement such as \"SELECT 1\"");
 
-    timeout_ = cfg.duration("timeout");
-    if (timeout_.count() <= 0)
-      return Status::invalid_argument("option \"timeout\" is " + format_ms(timeout_) +
-                                      "; expected a positive duration such as \"3s\"");
-    if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
-      host().warn("option \"timeout\" (" + format_ms(timeout_) +
-                  ") is not below the instance's timeout (" + format_ms(cfg.timeout()) +
-                  "): a slow server will be reported as a hung check instead of critical");
+    if (cfg.is_set("timeout")) {
+      timeout_ = cfg.duration("timeout");
+      if (timeout_.count() <= 0)
+        return Status::invalid_argument("option \"timeout\" is " + format_ms(timeout_) +
+                                        "; expected a positive duration such as \"3s\"");
+      if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
+        host().warn("option \"timeout\" (" + format_ms(timeout_) +
+                    ") is not below the instance's timeout (" + format_ms(cfg.timeout()) +
+                    "): a slow server will be reported as a hung check instead of critical");
+    } else if (cfg.timeout().count() > 0) {
+      // Inside the host's own per-call timeout, so that a slow server is this check's
+      // critical with a reason, not a hung call.
+      timeout_ =
+          std::min(kDefaultTimeout, std::max(std::chrono::milliseconds(1), cfg.timeout() * 4 / 5));
+    }
 
     warning_ = cfg.number("connections_warning");
     critical_ = cfg.number("connections_critical");
@@ -406,7 +415,7 @@ class PostgresCheck final : public HealthCheck {
   bool conninfo_has_password_ = false;
   std::string password_file_;
   std::string query_;
-  std::chrono::milliseconds timeout_{3000};
+  std::chrono::milliseconds timeout_ = kDefaultTimeout;
   double warning_ = 80, critical_ = 90;
   Session session_;
   Gauge up_, max_connections_, client_connections_, query_duration_;
@@ -428,9 +437,10 @@ VIGIL_PLUGIN(
                 "~/.pgpass lookup applies")
         .option("query", vigil::String, "SELECT 1",
                 "one SQL statement run on every check; its failure is critical")
-        .option("timeout", vigil::Duration, "3s",
+        .option("timeout", vigil::Duration, nullptr,
                 "the whole check (connect, query, statistics) must finish within this; also "
-                "the session's statement_timeout. Keep it below the instance's timeout")
+                "the session's statement_timeout. Default: 3s, or 80 % of the instance's "
+                "timeout when that is shorter")
         .option("connections_warning", vigil::Double, "80",
                 "warning when client connections reach this percentage of max_connections")
         .option("connections_critical", vigil::Double, "90",

@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -29,6 +30,7 @@
 namespace vigil::check_redis {
 namespace {
 
+constexpr std::chrono::milliseconds kDefaultTimeout{3000};
 constexpr const char* kUp = "redis_up";
 constexpr const char* kClients = "redis_connected_clients";
 constexpr const char* kMemoryUsed = "redis_memory_used_bytes";
@@ -152,14 +154,21 @@ class RedisCheck final : public HealthCheck {
             "both (Redis 6 ACL users)");
     }
 
-    timeout_ = cfg.duration("timeout");
-    if (timeout_.count() <= 0)
-      return Status::invalid_argument("option \"timeout\" is " + format_ms(timeout_) +
-                                      "; expected a positive duration such as \"3s\"");
-    if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
-      host().warn("option \"timeout\" (" + format_ms(timeout_) +
-                  ") is not below the instance's timeout (" + format_ms(cfg.timeout()) +
-                  "): a slow server will be reported as a hung check instead of critical");
+    if (cfg.is_set("timeout")) {
+      timeout_ = cfg.duration("timeout");
+      if (timeout_.count() <= 0)
+        return Status::invalid_argument("option \"timeout\" is " + format_ms(timeout_) +
+                                        "; expected a positive duration such as \"3s\"");
+      if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
+        host().warn("option \"timeout\" (" + format_ms(timeout_) +
+                    ") is not below the instance's timeout (" + format_ms(cfg.timeout()) +
+                    "): a slow server will be reported as a hung check instead of critical");
+    } else if (cfg.timeout().count() > 0) {
+      // Inside the host's own per-call timeout, so that a slow server is this check's
+      // critical with a reason, not a hung call.
+      timeout_ =
+          std::min(kDefaultTimeout, std::max(std::chrono::milliseconds(1), cfg.timeout() * 4 / 5));
+    }
 
     warning_ = cfg.number("memory_warning");
     critical_ = cfg.number("memory_critical");
@@ -411,7 +420,7 @@ class RedisCheck final : public HealthCheck {
 
   Address address_;
   std::string username_, password_, password_file_;
-  std::chrono::milliseconds timeout_{3000};
+  std::chrono::milliseconds timeout_ = kDefaultTimeout;
   double warning_ = 80, critical_ = 90;
   std::string expected_role_;  // "", "master" or "slave"
   Connection conn_;
@@ -434,9 +443,9 @@ VIGIL_PLUGIN(
                 "password for AUTH (requirepass or the ACL user's); prefer password_file")
         .option("password_file", vigil::String, nullptr,
                 "file whose first line is the password for AUTH")
-        .option("timeout", vigil::Duration, "3s",
-                "the whole check (connect, AUTH, PING, INFO) must finish within this; keep it "
-                "below the instance's timeout")
+        .option("timeout", vigil::Duration, nullptr,
+                "the whole check (connect, AUTH, PING, INFO) must finish within this. Default: "
+                "3s, or 80 % of the instance's timeout when that is shorter")
         .option("memory_warning", vigil::Double, "80",
                 "warning when used_memory reaches this percentage of maxmemory (only when "
                 "maxmemory is set)")

@@ -7,6 +7,8 @@
 #include "load_plugin.hpp"
 #include "pg_server.hpp"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -85,7 +87,7 @@ TEST_CASE("the plugin describes itself as a health check with its options and de
                        {"conninfo", "host=127.0.0.1 port=5432 dbname=postgres"},
                        {"password_file", "<none>"},
                        {"query", "SELECT 1"},
-                       {"timeout", "3s"},
+                       {"timeout", "<none>"},
                        {"connections_warning", "80"},
                        {"connections_critical", "90"}});
 }
@@ -123,6 +125,27 @@ TEST_CASE("options that cannot work are refused at start, naming the option") {
     auto inst = host.try_create(plugin(), {{"query", "  "}});
     REQUIRE_FALSE(inst);
     CHECK_THAT(inst.status().message(), Contains("option \"query\" is empty"));
+  }
+}
+
+TEST_CASE("start-up warnings: a timeout the host would cut short, a readable password file") {
+  FakeHost host;
+  vigil::testing::InstanceSettings settings;
+  settings.timeout = std::chrono::seconds(2);
+  SECTION("an explicit timeout at or above the instance's timeout") {
+    auto inst = host.create(plugin(), {{"timeout", "2s"}}, settings);
+    CHECK(host.logged("option \"timeout\" (2s) is not below the instance's timeout (2s)"));
+  }
+  SECTION("no timeout option: it stays inside the instance's, without a warning") {
+    auto inst = host.create(plugin(), {}, settings);
+    CHECK_FALSE(host.logged("timeout"));
+  }
+  SECTION("a password file others can read") {
+    SecretFile secret("pw\n");
+    REQUIRE(::chmod(secret.path.c_str(), 0644) == 0);
+    auto inst = host.create(plugin(), {{"password_file", secret.path}}, settings);
+    CHECK(host.logged("password_file " + secret.path +
+                      " has mode 0644, readable by group or others; chmod 600 it"));
   }
 }
 

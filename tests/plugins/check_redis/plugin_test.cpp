@@ -156,7 +156,7 @@ TEST_CASE("the plugin describes itself as a health check with its options and de
                                                                     {"username", "<none>"},
                                                                     {"password", "<none>"},
                                                                     {"password_file", "<none>"},
-                                                                    {"timeout", "3s"},
+                                                                    {"timeout", "<none>"},
                                                                     {"memory_warning", "80"},
                                                                     {"memory_critical", "90"},
                                                                     {"role", "<none>"}});
@@ -395,6 +395,21 @@ TEST_CASE("a peer that is not Redis, or does not answer, is critical within the 
                                     Contains("expected a Redis (RESP) reply") &&
                                     Contains("found \"HTTP/1.1 400 Bad Request\""));
     CHECK(host.value("redis_up") == 0);
+  }
+  SECTION("a listener that never answers, with no timeout option: 80 % of the instance's") {
+    FakePeer silent;
+    vigil::testing::InstanceSettings settings;
+    settings.timeout = std::chrono::seconds(1);
+    auto inst = host.create(plugin(), {{"address", silent.address()}}, settings);
+    CHECK(run_check(inst) == "critical: PING to " + silent.address() +
+                                 " failed: no answer within 800ms (option \"timeout\")");
+    CHECK_FALSE(host.logged("timeout"));
+  }
+  SECTION("an explicit timeout at or above the instance's is warned about at start") {
+    vigil::testing::InstanceSettings settings;
+    settings.timeout = std::chrono::seconds(2);
+    auto inst = host.create(plugin(), {{"timeout", "5s"}}, settings);
+    CHECK(host.logged("option \"timeout\" (5s) is not below the instance's timeout (2s)"));
   }
   SECTION("a listener that never answers") {
     FakePeer silent;
