@@ -153,8 +153,8 @@ TEST_CASE("a malformed PSI file fails the collect with the file and line, the ot
   auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(), Catch::Contains((proc.dir / "pressure" / "io").string()) &&
-                                   Catch::Contains("line 1"));
+  CHECK_THAT(status.message(),
+             Catch::Contains((proc.dir / "pressure" / "io").string()) && Catch::Contains("line 1"));
   CHECK(host.has("node_pressure_cpu_waiting_seconds_total"));
   CHECK(host.has("node_pressure_memory_waiting_seconds_total"));
   CHECK_FALSE(host.has("node_pressure_io_waiting_seconds_total"));
