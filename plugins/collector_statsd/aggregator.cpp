@@ -145,8 +145,18 @@ Aggregator::Series* Aggregator::find_or_create(const ParsedLine& line, Kind kind
 }
 
 DropReason Aggregator::apply(const ParsedLine& line, std::int64_t now_ms) {
-  const Kind kind = kind_of(line.type);
   std::lock_guard<std::mutex> lock(mutex_);
+  return apply_locked(line, now_ms);
+}
+
+void Aggregator::apply(const ParsedLine* lines, std::size_t count, std::int64_t now_ms,
+                       DropReason* reasons) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::size_t i = 0; i < count; ++i) reasons[i] = apply_locked(lines[i], now_ms);
+}
+
+DropReason Aggregator::apply_locked(const ParsedLine& line, std::int64_t now_ms) {
+  const Kind kind = kind_of(line.type);
   DropReason reason = DropReason::none;
   Series* s = find_or_create(line, kind, now_ms, reason);
   if (s == nullptr) return reason;

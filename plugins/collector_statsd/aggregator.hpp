@@ -95,6 +95,9 @@ class Aggregator {
 
   // Folds one parsed line in. Returns why it was dropped, or DropReason::none.
   DropReason apply(const ParsedLine& line, std::int64_t now_ms);
+  // Folds `count` lines in at once: a snapshot sees all of them or none (the lines of one UDP
+  // datagram belong together). `reasons[i]` says why line i was dropped, or DropReason::none.
+  void apply(const ParsedLine* lines, std::size_t count, std::int64_t now_ms, DropReason* reasons);
 
   // Fills `out` with every series (reusing its buffers), removes the series that expired, and
   // starts a new interval for set sizes and quantiles.
@@ -119,6 +122,7 @@ class Aggregator {
     std::size_t series = 0;
   };
 
+  DropReason apply_locked(const ParsedLine& line, std::int64_t now_ms);
   Series* find_or_create(const ParsedLine& line, Kind kind, std::int64_t now_ms,
                          DropReason& reason);
   void release_family(const std::string& name, std::vector<std::string>& emptied);

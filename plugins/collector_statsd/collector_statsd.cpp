@@ -222,11 +222,12 @@ class StatsdCollector final : public Collector, private Sink {
     if (!udp.empty()) where += "UDP " + listener_.udp_bound();
     if (!tcp.empty()) where += (where.empty() ? "TCP " : " and TCP ") + listener_.tcp_bound();
     host().info("listening for StatsD on " + where);
-    publish_self_metrics();
+    publish_self_metrics(read_self_counts());
     return Status::ok();
   }
 
   Status collect(Emitter& /*out*/) override {
+    SelfCounts counts = read_self_counts();
     aggregator_->snapshot(steady_ms(), snapshot_);
     for (const auto& key : snapshot_.expired) {
       auto it = published_.find(key->id);
@@ -261,12 +262,13 @@ class StatsdCollector final : public Collector, private Sink {
         // buckets: this series is skipped until it expires, rather than failing every collect.
         p.rejected = true;
         count_drop(DropReason::rejected);
+        counts.dropped[static_cast<std::size_t>(DropReason::rejected)] += 1;  // shown now
         if (rejections_logged_++ < kLoggedRejections)
           host().warn("StatsD metric \"" + printable(s.key->source_name) + "\" is ignored: " +
                       e.what() + " (set option \"prefix\" to keep StatsD names apart)");
       }
     }
-    publish_self_metrics();
+    publish_self_metrics(counts);
     if (failed > 0)
       return Status::internal("the host refused " + std::to_string(failed) +
                               " sample write(s), first for " + first_failure +
@@ -287,17 +289,37 @@ class StatsdCollector final : public Collector, private Sink {
 
   // ---- listener side (listener threads) --------------------------------------------------
 
+  // The parsed samples of one datagram (or TCP line), applied together. Kept between datagrams
+  // so their buffers are reused; one per transport, each touched only by its own thread.
+  struct Batch {
+    std::vector<ParsedLine> samples;  // the first `count` hold this batch's samples
+    std::size_t count = 0;
+    std::uint64_t lines = 0;  // lines seen, blank ones excepted
+    std::vector<DropReason> reasons;
+    std::string error;
+  };
+
   void datagram(std::string_view payload, const Peer& peer) override {
-    packets_.fetch_add(1, std::memory_order_relaxed);
+    Batch& batch = batches_[kUdp];
+    batch.count = 0;
+    batch.lines = 0;
     while (!payload.empty()) {
       std::size_t newline = payload.find('\n');
-      handle_line(payload.substr(0, newline), kUdp, peer);
+      parse_into(batch, payload.substr(0, newline), kUdp, peer);
       if (newline == std::string_view::npos) break;
       payload.remove_prefix(newline + 1);
     }
+    // One apply for the whole datagram: a collect sees all of a multi-metric packet or none.
+    apply(batch, kUdp);
   }
 
-  void tcp_line(std::string_view line, const Peer& peer) override { handle_line(line, kTcp, peer); }
+  void tcp_line(std::string_view line, const Peer& peer) override {
+    Batch& batch = batches_[kTcp];
+    batch.count = 0;
+    batch.lines = 0;
+    parse_into(batch, line, kTcp, peer);
+    apply(batch, kTcp);
+  }
 
   void tcp_connection(bool accepted, const Peer& peer) override {
     if (accepted) {
@@ -317,13 +339,17 @@ class StatsdCollector final : public Collector, private Sink {
                                              " bytes without a newline");
   }
 
-  void handle_line(std::string_view line, Transport transport, const Peer& peer) {
-    ParsedLine& parsed = scratch_[transport];
-    std::string& error = scratch_errors_[transport];
-    LineKind kind = parse_line(line, parsed, error);
+  // Parses one line into the next free slot of `batch`; counts and logs what is not a sample.
+  void parse_into(Batch& batch, std::string_view line, Transport transport, const Peer& peer) {
+    if (batch.samples.size() <= batch.count) batch.samples.emplace_back();
+    ParsedLine& parsed = batch.samples[batch.count];
+    LineKind kind = parse_line(line, parsed, batch.error);
     if (kind == LineKind::blank) return;
-    lines_[transport].fetch_add(1, std::memory_order_relaxed);
+    ++batch.lines;
     switch (kind) {
+      case LineKind::sample:
+        ++batch.count;
+        return;
       case LineKind::unsupported:
         count_drop(DropReason::unsupported);
         warn_once(DropReason::unsupported,
@@ -337,23 +363,34 @@ class StatsdCollector final : public Collector, private Sink {
         if (logged < kLoggedParseErrors) {
           host().warn(
               "cannot parse a StatsD line from " + std::string(kTransportNames[transport]) + " " +
-              peer.text() + ": " + printable(error) +
+              peer.text() + ": " + printable(batch.error) +
               (logged + 1 == kLoggedParseErrors
                    ? "; further parse errors are only counted in " + std::string(kParseErrors)
                    : std::string()));
         }
         return;
       }
-      case LineKind::sample: {
-        DropReason reason = aggregator_->apply(parsed, steady_ms());
-        if (reason == DropReason::none) return;
-        count_drop(reason);
-        warn_once(reason, drop_message(reason, parsed));
-        return;
-      }
       case LineKind::blank:
         return;
     }
+  }
+
+  void apply(Batch& batch, Transport transport) {
+    if (batch.count > 0) {
+      batch.reasons.resize(batch.count);
+      aggregator_->apply(batch.samples.data(), batch.count, steady_ms(), batch.reasons.data());
+      for (std::size_t i = 0; i < batch.count; ++i) {
+        DropReason reason = batch.reasons[i];
+        if (reason == DropReason::none) continue;
+        count_drop(reason);
+        warn_once(reason, drop_message(reason, batch.samples[i]));
+      }
+    }
+    // Counted after the apply, and collect() reads the counters before its snapshot: when
+    // vigil_statsd_lines_total shows a line, the published series (and every other
+    // self-metric, bumped before this release) include it.
+    if (transport == kUdp) packets_.fetch_add(1, std::memory_order_relaxed);
+    lines_[transport].fetch_add(batch.lines, std::memory_order_release);
   }
 
   std::string drop_message(DropReason reason, const ParsedLine& line) const {
@@ -485,7 +522,29 @@ class StatsdCollector final : public Collector, private Sink {
     series_gauge_ = h.gauge(kSeries);
   }
 
-  void publish_self_metrics() {
+  // The listener threads' counters at one moment; the lines are read first (acquire), so every
+  // counter they bumped before a line was counted is seen too.
+  struct SelfCounts {
+    double lines[2] = {0, 0};
+    double packets = 0, parse_errors = 0, tcp_connections = 0;
+    std::array<double, kReasonCount> dropped{};
+  };
+
+  SelfCounts read_self_counts() const {
+    SelfCounts c;
+    for (int t : {kUdp, kTcp})
+      c.lines[t] = static_cast<double>(lines_[t].load(std::memory_order_acquire));
+    auto load = [](const std::atomic<std::uint64_t>& a) {
+      return static_cast<double>(a.load(std::memory_order_relaxed));
+    };
+    c.packets = load(packets_);
+    c.parse_errors = load(parse_errors_);
+    c.tcp_connections = load(tcp_connections_);
+    for (std::size_t i = 0; i < kReasonCount; ++i) c.dropped[i] = load(dropped_[i]);
+    return c;
+  }
+
+  void publish_self_metrics(const SelfCounts& counts) {
     Host& h = host();
     if (listener_.udp_port() != 0 || !listener_.udp_bound().empty()) {
       if (!udp_port_gauge_) udp_port_gauge_ = h.gauge(kListenPort, {{"transport", "udp"}});
@@ -495,18 +554,15 @@ class StatsdCollector final : public Collector, private Sink {
       if (!tcp_port_gauge_) tcp_port_gauge_ = h.gauge(kListenPort, {{"transport", "tcp"}});
       tcp_port_gauge_.set(listener_.tcp_port());
     }
-    auto load = [](const std::atomic<std::uint64_t>& a) {
-      return static_cast<double>(a.load(std::memory_order_relaxed));
-    };
-    packets_counter_.set(load(packets_));
+    packets_counter_.set(counts.packets);
     for (int t : {kUdp, kTcp})
-      if (lines_counter_[t]) lines_counter_[t].set(load(lines_[t]));
-    parse_errors_counter_.set(load(parse_errors_));
+      if (lines_counter_[t]) lines_counter_[t].set(counts.lines[t]);
+    parse_errors_counter_.set(counts.parse_errors);
     for (DropReason reason : kDropReasons) {
       auto i = static_cast<std::size_t>(reason);
-      dropped_counter_[i].set(load(dropped_[i]));
+      dropped_counter_[i].set(counts.dropped[i]);
     }
-    if (tcp_connections_counter_) tcp_connections_counter_.set(load(tcp_connections_));
+    if (tcp_connections_counter_) tcp_connections_counter_.set(counts.tcp_connections);
     series_gauge_.set(static_cast<double>(aggregator_->series_count()));
   }
 
@@ -514,14 +570,13 @@ class StatsdCollector final : public Collector, private Sink {
   std::vector<double> quantiles_, buckets_;
   std::size_t max_connections_ = 0;
 
-  // Listener side: counters the threads bump, and one parse scratch per transport thread.
+  // Listener side: counters the threads bump, and one batch per transport thread.
   std::atomic<std::uint64_t> packets_{0}, parse_errors_{0}, tcp_connections_{0};
   std::array<std::atomic<std::uint64_t>, 2> lines_{};
   std::array<std::atomic<std::uint64_t>, kReasonCount> dropped_{};
   std::array<std::atomic<bool>, kReasonCount> warned_{};
   std::atomic<int> parse_errors_logged_{0};
-  ParsedLine scratch_[2];
-  std::string scratch_errors_[2];
+  Batch batches_[2];
 
   // Collect side.
   Snapshot snapshot_;
