@@ -105,7 +105,8 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
                               " is not below the instance's timeout " +
                               duration_text(instance_timeout) + ": a mount is given up on after " +
                               duration_text(clamped) + " instead, so the call ends in time";
-      if (config.is_set("stat_timeout")) {
+      // Config cannot tell a default from a value the user wrote; the default is 5s.
+      if (stat_timeout_ != std::chrono::milliseconds(5000)) {
         host().warn(why + "; raise the instance's \"timeout\" or lower \"stat_timeout\"");
       } else {
         host().debug(why);

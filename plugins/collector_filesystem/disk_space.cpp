@@ -35,7 +35,8 @@ std::string format_bytes(double bytes) {
   if (bytes < 1024) return number(bytes < 0 ? 0 : bytes) + " B";
   double value = bytes / 1024;
   std::size_t unit = 0;
-  while (value >= 1024 && unit + 1 < sizeof kUnits / sizeof kUnits[0]) {
+  // 1023.96 MiB would print as "1024.0 MiB": that is the next unit's "1.0".
+  while (value >= 1023.95 && unit + 1 < sizeof kUnits / sizeof kUnits[0]) {
     value /= 1024;
     ++unit;
   }

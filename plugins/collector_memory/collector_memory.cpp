@@ -1,10 +1,12 @@
-// collector_memory: node_exporter's "meminfo" collector, read from <proc_path>/meminfo.
+// collector_memory: node_exporter's "meminfo" collector, read from <proc_path>/meminfo, and the
+// "memory" health check.
 //
 // Every meminfo field becomes its own gauge family, named as node_exporter names it
 // (node_memory_MemTotal_bytes, node_memory_Active_anon_bytes, node_memory_HugePages_Total), so
 // its dashboards and alert rules work unchanged. Handles are cached in file order, so a collect
-// is one file read, one parse and handle writes. It must never rename a field differently from
-// node_exporter, nor register series by name on the hot path.
+// is one file read, one parse and handle writes. The health check judges used RAM (and, when
+// asked, swap) against thresholds from the same file (memory_check.hpp). It must never rename a
+// field differently from node_exporter, nor register series by name on the hot path.
 #include <vigil/sdk.hpp>
 
 #include <fcntl.h>
@@ -12,11 +14,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "meminfo.hpp"
+#include "memory_check.hpp"
 
 namespace vigil::collector_memory {
 namespace {
@@ -50,9 +55,39 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
 
 }  // namespace
 
-// One instance per configured "collector_memory" entry.
-// Thread-safety: the host never runs two collect() of one instance at once; nothing else runs.
-class MemoryCollector final : public Collector {
+namespace {
+
+bool valid_percent(double v) {
+  return v >= 0 && v <= 100;
+}
+
+// Reads a warning/critical pair; nullopt members for options that are not set.
+Status read_pair(const Config& config, const char* warning_name, const char* critical_name,
+                 std::optional<double>& warning, std::optional<double>& critical) {
+  warning.reset();
+  critical.reset();
+  if (config.is_set(warning_name)) warning = config.number(warning_name);
+  if (config.is_set(critical_name)) critical = config.number(critical_name);
+  for (auto [name, value] : {std::pair{warning_name, warning}, std::pair{critical_name, critical}})
+    if (value && !valid_percent(*value))
+      return Status::invalid_argument("option \"" + std::string(name) + "\" is " +
+                                      std::to_string(*value) +
+                                      "; expected a percentage from 0 to 100");
+  if (warning && critical && *warning > *critical)
+    return Status::invalid_argument("option \"" + std::string(warning_name) + "\" (" +
+                                    std::to_string(*warning) + "%) is above \"" + critical_name +
+                                    "\" (" + std::to_string(*critical) +
+                                    "%); expected warning <= critical, e.g. 80 and 90");
+  return Status::ok();
+}
+
+}  // namespace
+
+// One instance per configured "collector_memory" entry: a collector and a health check.
+// Thread-safety: the host never runs two collect() of one instance at once, nor two check();
+// collect() and check() may overlap, so each has its own buffers and they share only what
+// configure() set.
+class MemoryCollector final : public Collector, public HealthCheck {
  public:
   Status configure(const Config& config) override {
     std::string proc_path = config.string("proc_path");
@@ -70,6 +105,14 @@ class MemoryCollector final : public Collector {
                                       "mount (\"/proc\", or the host's procfs mounted "
                                       "into a container)");
     }
+    std::optional<double> warning, critical;
+    Status thresholds = read_pair(config, "warning", "critical", warning, critical);
+    if (!thresholds.is_ok()) return thresholds;
+    thresholds_.warning = *warning;  // both have defaults
+    thresholds_.critical = *critical;
+    thresholds = read_pair(config, "swap_warning", "swap_critical", thresholds_.swap_warning,
+                           thresholds_.swap_critical);
+    if (!thresholds.is_ok()) return thresholds;
     return Status::ok();
   }
 
@@ -92,6 +135,17 @@ class MemoryCollector final : public Collector {
                               " sample write(s), first for " + *first_failure +
                               "; see the host's log for why");
     }
+    return Status::ok();
+  }
+
+  Status check(HealthResult& result) override {
+    std::string error;
+    if (!read_file(meminfo_path_, check_text_, error)) return Status::unavailable(error);
+    if (!parse_meminfo(check_text_, check_fields_, error))
+      return Status::unavailable(meminfo_path_ + ": " + error);
+    MemoryVerdict verdict = evaluate_memory(check_fields_, thresholds_);
+    result.status = verdict.status;
+    result.message = std::move(verdict.message);
     return Status::ok();
   }
 
@@ -154,14 +208,31 @@ class MemoryCollector final : public Collector {
   std::string text_;
   std::vector<MeminfoField> fields_;
   std::vector<Handle> handles_;
+
+  MemoryThresholds thresholds_;
+  std::string check_text_;  // check()'s own buffers: it may overlap collect()
+  std::vector<MeminfoField> check_fields_;
 };
 
 }  // namespace vigil::collector_memory
 
-VIGIL_PLUGIN("collector_memory", "1.0.0",
-             vigil::collector<vigil::collector_memory::MemoryCollector>(
+VIGIL_PLUGIN("collector_memory", "1.1.0",
+             vigil::plugin<vigil::collector_memory::MemoryCollector>(
                  "Memory statistics from procfs' meminfo file (node_exporter's meminfo "
-                 "collector)")
+                 "collector), and the memory health check")
+                 .collector("node_memory_* for every meminfo field")
+                 .health_check("memory: used RAM (and optionally swap) against warning and "
+                               "critical thresholds")
                  .option("proc_path", vigil::String, "/proc",
                          "procfs mount point to read meminfo from (like node_exporter's "
-                         "--path.procfs)"));
+                         "--path.procfs)")
+                 .option("warning", vigil::Double, "80",
+                         "memory check: warning at or above this percentage of RAM used")
+                 .option("critical", vigil::Double, "90",
+                         "memory check: critical at or above this percentage of RAM used")
+                 .option("swap_warning", vigil::Double, nullptr,
+                         "memory check: warning at or above this percentage of swap used "
+                         "(not set: swap is not judged)")
+                 .option("swap_critical", vigil::Double, nullptr,
+                         "memory check: critical at or above this percentage of swap used "
+                         "(not set: swap is not judged)"));

@@ -84,6 +84,7 @@ TEST_CASE("sizes are printed in binary units") {
   CHECK(format_bytes(0) == "0 B");
   CHECK(format_bytes(1023) == "1023 B");
   CHECK(format_bytes(1536) == "1.5 KiB");
+  CHECK(format_bytes(1048574.0 * 1024) == "1.0 GiB");  // not "1024.0 MiB"
   CHECK(format_bytes(512.0 * 1024 * 1024) == "512.0 MiB");
   CHECK(format_bytes(7.9 * GiB) == "7.9 GiB");
   CHECK(format_bytes(3.5 * 1024 * GiB) == "3.5 TiB");

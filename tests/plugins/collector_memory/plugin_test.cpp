@@ -49,13 +49,22 @@ struct TempProc {
 
 }  // namespace
 
-TEST_CASE("the plugin describes itself and its proc_path option") {
+TEST_CASE("the plugin is a collector and a memory health check with its options") {
   const vigil_plugin_desc* d = plugin();
   CHECK(std::string(d->name) == "collector_memory");
   REQUIRE(d->collector != nullptr);
-  REQUIRE(d->option_count == 1);
+  REQUIRE(d->health_check != nullptr);
+  REQUIRE(d->option_count == 5);
   CHECK(std::string(d->options[0].name) == "proc_path");
   CHECK(std::string(d->options[0].default_value) == "/proc");
+  CHECK(std::string(d->options[1].name) == "warning");
+  CHECK(std::string(d->options[1].default_value) == "80");
+  CHECK(std::string(d->options[2].name) == "critical");
+  CHECK(std::string(d->options[2].default_value) == "90");
+  CHECK(std::string(d->options[3].name) == "swap_warning");
+  CHECK(d->options[3].default_value == nullptr);
+  CHECK(std::string(d->options[4].name) == "swap_critical");
+  CHECK(d->options[4].default_value == nullptr);
 }
 
 TEST_CASE("a fixture meminfo gives node_exporter's node_memory_ series") {
@@ -142,4 +151,80 @@ TEST_CASE("the machine's own /proc gives a positive MemTotal") {
   REQUIRE(inst.collect().to_string() == "ok");
   CHECK(host.value("node_memory_MemTotal_bytes") > 0);
   CHECK(host.value("node_memory_MemAvailable_bytes") > 0);
+}
+
+TEST_CASE("the memory check gives each status from fixture meminfo files") {
+  FakeHost host;
+  struct Case {
+    const char* fixture;
+    vigil_health_status status;
+    const char* message;
+  };
+  for (const Case& c : {Case{"typical", VIGIL_HEALTH_OK, "memory 39.9% used (6.2 GiB of 15.5 GiB)"},
+                        Case{"warning", VIGIL_HEALTH_WARNING,
+                             "memory 83.1% used (6.6 GiB of 7.9 GiB), warning at 80%"},
+                        Case{"critical", VIGIL_HEALTH_CRITICAL,
+                             "memory 93.9% used (14.6 GiB of 15.5 GiB), critical at 90%"}}) {
+    INFO(c.fixture);
+    auto inst = host.create(plugin(), {{"proc_path", fixture(c.fixture)}},
+                            vigil::testing::InstanceSettings{c.fixture});
+    REQUIRE(inst.check().is_ok());
+    CHECK(inst.health().status == c.status);
+    CHECK(inst.health().message == c.message);
+  }
+}
+
+TEST_CASE("the memory check's thresholds and swap thresholds are options") {
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", fixture("swapping")},
+                                     {"warning", "40"},
+                                     {"critical", "60"},
+                                     {"swap_warning", "70"},
+                                     {"swap_critical", "80"}});
+  REQUIRE(inst.check().is_ok());
+  CHECK(inst.health().status == VIGIL_HEALTH_CRITICAL);
+  CHECK(inst.health().message ==
+        "memory 50.0% used (3.9 GiB of 7.9 GiB), warning at 40%; swap 85.0% used (1.7 GiB of "
+        "2.0 GiB), critical at 80%");
+  // The collector is unchanged by the check.
+  REQUIRE(inst.collect().is_ok());
+  CHECK(host.value("node_memory_SwapFree_bytes") == 314572.0 * 1024);
+}
+
+TEST_CASE("inverted or out-of-range thresholds are refused with what was expected") {
+  FakeHost host;
+  auto inverted = host.try_create(plugin(), {{"warning", "95"}, {"critical", "90"}});
+  REQUIRE_FALSE(inverted);
+  CHECK_THAT(inverted.status().message(),
+             Catch::Contains("option \"warning\" (95") && Catch::Contains("above \"critical\""));
+  auto swap = host.try_create(plugin(), {{"swap_warning", "90"}, {"swap_critical", "50"}});
+  REQUIRE_FALSE(swap);
+  CHECK_THAT(swap.status().message(), Catch::Contains("option \"swap_warning\""));
+  auto range = host.try_create(plugin(), {{"critical", "150"}});
+  REQUIRE_FALSE(range);
+  CHECK_THAT(range.status().message(), Catch::Contains("option \"critical\" is 150") &&
+                                           Catch::Contains("expected a percentage from 0 to 100"));
+}
+
+TEST_CASE("a meminfo that turns malformed makes the check fail with the file and line") {
+  TempProc proc;
+  proc.write("MemTotal: 100 kB\nMemAvailable: 50 kB\n");
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  REQUIRE(inst.check().is_ok());
+  CHECK(inst.health().status == VIGIL_HEALTH_OK);
+  proc.write("MemTotal: 100 kB\nMemAvailable: lots kB\n");
+  auto status = inst.check();
+  CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
+  CHECK(inst.health().status == VIGIL_HEALTH_UNKNOWN);
+  CHECK_THAT(status.message(),
+             Catch::Contains((proc.dir / "meminfo").string()) && Catch::Contains("line 2"));
+}
+
+TEST_CASE("the memory check on the machine's own /proc reports a percentage") {
+  FakeHost host;
+  auto inst = host.create(plugin());
+  REQUIRE(inst.check().is_ok());
+  CHECK(inst.health().status != VIGIL_HEALTH_UNKNOWN);
+  CHECK_THAT(inst.health().message, Catch::StartsWith("memory ") && Catch::Contains("% used ("));
 }
