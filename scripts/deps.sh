@@ -15,7 +15,7 @@ vigil_install_deps() {
     # compiler; binutils gives nm for the SDK install test.
     # PostgreSQL, Redis and the monitoring-plugins are the real things the health checks are
     # tested against; each test starts its own server in a temporary directory.
-    packages+=(prometheus clang binutils postgresql redis-server monitoring-plugins-basic)
+    packages+=(prometheus clang binutils openssl postgresql redis-server monitoring-plugins-basic)
   fi
   local missing=()
   for p in "${packages[@]}"; do
