@@ -557,7 +557,8 @@ int list_plugins(const std::filesystem::path* file, const Overrides& overrides) 
         if (opt.required)
           std::cout << ", required";
         else if (opt.default_text)
-          std::cout << ", default " << *opt.default_text;
+          std::cout << ", default "
+                    << (opt.default_text->empty() ? std::string("\"\"") : *opt.default_text);
         std::cout << "\n      " << opt.description << "\n";
       }
     }
