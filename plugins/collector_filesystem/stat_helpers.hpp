@@ -1,12 +1,16 @@
-// statvfs with a deadline: one helper thread per path, so a mount that does not answer (a dead
+// statvfs with a deadline: helper threads make the calls, so a mount that does not answer (a dead
 // NFS server) never blocks the caller, nor the other mounts, beyond the timeout.
 //
-// Why threads: statvfs on a hung network mount sleeps in the kernel, uninterruptibly, for as long
-// as the server is gone; nothing can cancel it. So each path gets a long-lived helper thread that
-// makes the call, and the caller waits for its answer until a deadline. A helper still stuck in
-// its call is not asked again until that call returns: at most one thread per path, ever, so a
-// dead server can never pile threads up. This file must never block the caller past the deadline,
-// never start a second call on a path whose first has not returned, and never join a stuck thread.
+// Why threads: statvfs on a hung network mount sleeps in the kernel for as long as the server is
+// gone, and nothing can cancel it. So the calls are made by helper threads and the caller waits
+// for the answers until a deadline. Normally one idle helper stats every mount in a row (one
+// thread hand-off per collect, not one per mount); when the busy helpers have been inside a call
+// for a while and mounts are still waiting, another helper is started, so a hung mount delays
+// the others by a fraction of the timeout at most. A mount whose call has not returned is not
+// asked again until it does: at most one call per mount is ever in flight, so threads are bounded
+// by the number of hung mounts plus one, and a dead server can never pile them up.
+// This file must never block the caller past the deadline, never start a second call on a path
+// whose first has not returned, and never join a thread that is inside a call.
 #pragma once
 
 #include <sys/statvfs.h>
@@ -14,7 +18,6 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -44,38 +47,36 @@ struct StatOutcome {
 };
 
 // Thread-safety: not for concurrent use; the plugin serialises calls with its own mutex. The
-// helper threads only share their own slot with it, under that slot's mutex.
+// helper threads share the queue and results with it under an internal mutex.
 class MountStatter {
  public:
   explicit MountStatter(StatFn fn);
-  // Stops idle helpers and joins them; a helper still inside its call is detached and left to
-  // finish on its own (and the plugin library pinned in memory so its code stays mapped).
+  // Stops and joins the idle helpers; a helper still inside a call is detached and left to finish
+  // on its own (and the plugin library pinned in memory so its code stays mapped).
   ~MountStatter();
   MountStatter(const MountStatter&) = delete;
   MountStatter& operator=(const MountStatter&) = delete;
 
-  // Stats every path in parallel and waits until all answered or `timeout` passed, whichever
-  // comes first; `out[i]` is the outcome for `paths[i]`. A path whose previous call has not
-  // returned yet is reported stuck at once, without a new call and without waiting.
+  // Stats every path and waits until all answered or `timeout` passed, whichever comes first;
+  // `out[i]` is the outcome for `paths[i]`. A path whose previous call has not returned yet is
+  // reported stuck at once, without a new call and without waiting for it.
   void stat_all(const std::vector<std::string>& paths, std::chrono::milliseconds timeout,
                 std::vector<StatOutcome>& out);
 
-  // Stops the helpers of every path not in `keep` (mounts that went away).
+  // Forgets every path not in `keep` (mounts that went away).
   void retire_except(const std::set<std::string>& keep);
 
-  // Helper threads alive right now, including detached ones still stuck in their call.
+  // Helper threads alive right now in this process, including detached ones still in a call.
   static std::size_t live_threads();
-  std::size_t helpers() const { return helpers_.size(); }
+  // This statter's helper threads, and the paths it remembers.
+  std::size_t helpers() const;
+  std::size_t paths() const;
+
+  struct Shared;  // the queue, results and helper records the threads share (stat_helpers.cpp)
 
  private:
-  struct Slot;
-  struct Helper;
-  static void helper_main(std::shared_ptr<Slot> slot);
-  Helper& helper_for(const std::string& path);
-  void stop(Helper& helper);
-
-  std::shared_ptr<const StatFn> fn_;
-  std::map<std::string, std::unique_ptr<Helper>> helpers_;
+  void spawn_helper();
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace vigil::collector_filesystem
