@@ -210,6 +210,7 @@ inline void copy_to_buffer(char* data, size_t capacity, std::string_view first,
   size_t used = 0;
   for (std::string_view part : {first, second}) {
     size_t n = std::min(part.size(), capacity - 1 - used);
+    if (n == 0) continue;  // an empty view may hold a null pointer: memcpy must not see it
     std::memcpy(data + used, part.data(), n);
     used += n;
     if (n < part.size()) {
