@@ -30,7 +30,7 @@ constexpr const char* kCpu = "vigil_process_cpu_seconds_total";
 constexpr const char* kResident = "vigil_process_resident_memory_bytes";
 constexpr const char* kOpenFds = "vigil_process_open_fds";
 constexpr const char* kThreads = "vigil_process_threads";
-constexpr const char* kCount = "vigil_process_count";
+constexpr const char* kCount = "vigil_process_num_procs";
 
 // The health check reuses the counts of a collect that ran just before it (the host runs them
 // back to back on one schedule) instead of scanning procfs a second time.
@@ -97,8 +97,9 @@ class ProcessPlugin final : public Collector, public HealthCheck {
     for (std::size_t i = 0; i < series_.size(); ++i) {
       const GroupTotals& t = totals[i];
       Series& s = series_[i];
-      failed += !s.cpu_user.set(t.cpu_user_seconds);
-      failed += !s.cpu_system.set(t.cpu_system_seconds);
+      const double hz = scanner_->ticks_per_second();
+      failed += !s.cpu_user.set(static_cast<double>(t.cpu_user_ticks) / hz);
+      failed += !s.cpu_system.set(static_cast<double>(t.cpu_system_ticks) / hz);
       failed += !s.resident.set(t.resident_bytes);
       failed += !s.open_fds.set(t.open_fds);
       failed += !s.threads.set(t.threads);

@@ -117,7 +117,7 @@ bool ProcessScanner::scan(bool detailed, std::string& error) {
 
     double fds = 0;
     bool fds_unreadable = false;
-    double user_seconds = 0, system_seconds = 0;
+    uint64_t user_ticks = 0, system_ticks = 0;
     if (detailed) {
       fds = count_fds(path_, fds_unreadable);
       uint64_t du = stat.utime_ticks, ds = stat.stime_ticks;
@@ -126,8 +126,8 @@ bool ProcessScanner::scan(bool detailed, std::string& error) {
         du = stat.utime_ticks >= prev->second.utime ? stat.utime_ticks - prev->second.utime : 0;
         ds = stat.stime_ticks >= prev->second.stime ? stat.stime_ticks - prev->second.stime : 0;
       }
-      user_seconds = static_cast<double>(du) / ticks_per_second_;
-      system_seconds = static_cast<double>(ds) / ticks_per_second_;
+      user_ticks = du;
+      system_ticks = ds;
       cpu_next_[pid] = CpuSeen{stat.start_ticks, stat.utime_ticks, stat.stime_ticks};
     }
     for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -139,8 +139,8 @@ bool ProcessScanner::scan(bool detailed, std::string& error) {
       if (!detailed) continue;
       t.open_fds += fds;
       if (fds_unreadable) ++t.fds_unreadable;
-      t.cpu_user_seconds += user_seconds;
-      t.cpu_system_seconds += system_seconds;
+      t.cpu_user_ticks += user_ticks;
+      t.cpu_system_ticks += system_ticks;
     }
   }
 

@@ -24,10 +24,11 @@ struct GroupTotals {
   uint64_t count = 0;  // processes (zombies excluded)
   double resident_bytes = 0;
   double threads = 0;
-  double open_fds = 0;            // detailed scans only
-  uint64_t fds_unreadable = 0;    // processes whose fd directory could not be listed (permissions)
-  double cpu_user_seconds = 0;    // counter, advanced by detailed scans
-  double cpu_system_seconds = 0;  // counter, advanced by detailed scans
+  double open_fds = 0;          // detailed scans only
+  uint64_t fds_unreadable = 0;  // processes whose fd directory could not be listed (permissions)
+  // Counters advanced by detailed scans, kept in clock ticks so that summing never drifts.
+  uint64_t cpu_user_ticks = 0;
+  uint64_t cpu_system_ticks = 0;
 };
 
 // Thread-safety: not thread-safe; the plugin serialises scans with its own mutex.
@@ -43,6 +44,7 @@ class ProcessScanner {
 
   const std::vector<GroupSpec>& groups() const { return groups_; }
   const std::vector<GroupTotals>& totals() const { return totals_; }
+  double ticks_per_second() const { return ticks_per_second_; }
   // A stat file that did not parse during the last scan (empty if none): "PATH: reason".
   const std::string& last_parse_problem() const { return parse_problem_; }
   // Processes remembered between scans (every live process, matched or not).

@@ -133,7 +133,7 @@ TEST_CASE("a fixture procfs tree gives each group's count, memory, threads, file
   REQUIRE(inst.collect().to_string() == "ok");
 
   // nginx: master 100 and workers 101, 102; the zombie 400 does not count.
-  CHECK(host.value("vigil_process_count", group("nginx")) == 3);
+  CHECK(host.value("vigil_process_num_procs", group("nginx")) == 3);
   CHECK(host.value("vigil_process_resident_memory_bytes", group("nginx")) ==
         (1000 + 2000 + 2100) * page());
   CHECK(host.value("vigil_process_threads", group("nginx")) == 6);
@@ -143,23 +143,24 @@ TEST_CASE("a fixture procfs tree gives each group's count, memory, threads, file
   CHECK(host.value("vigil_process_cpu_seconds_total", cpu("nginx", "system")) ==
         Approx((200 + 300 + 250) / hz()));
 
-  CHECK(host.value("vigil_process_count", group("nginx_workers")) == 2);  // comm and cmdline
-  CHECK(host.value("vigil_process_count", group("www")) == 2);            // uid 33
-  CHECK(host.value("vigil_process_count", group("postgres")) == 2);       // by command line
+  CHECK(host.value("vigil_process_num_procs", group("nginx_workers")) == 2);  // comm and cmdline
+  CHECK(host.value("vigil_process_num_procs", group("www")) == 2);            // uid 33
+  CHECK(host.value("vigil_process_num_procs", group("postgres")) == 2);       // by command line
   CHECK(host.value("vigil_process_resident_memory_bytes", group("postgres")) ==
         (5000 + 800) * page());
-  CHECK(host.value("vigil_process_count", group("weird")) == 1);
+  CHECK(host.value("vigil_process_num_procs", group("weird")) == 1);
   CHECK(host.value("vigil_process_threads", group("weird")) == 2);
-  CHECK(host.value("vigil_process_count", group("root")) == 3);  // systemd, nginx master, kworker
+  CHECK(host.value("vigil_process_num_procs", group("root")) ==
+        3);  // systemd, nginx master, kworker
   // A group with no process still answers "how many": 0.
-  CHECK(host.value("vigil_process_count", group("redis")) == 0);
+  CHECK(host.value("vigil_process_num_procs", group("redis")) == 0);
   CHECK(host.value("vigil_process_cpu_seconds_total", cpu("redis", "user")) == 0);
 
   auto family = host.family("vigil_process_cpu_seconds_total");
   REQUIRE(family);
   CHECK(family->type == vigil::MetricType::counter);
   CHECK(host.family("vigil_process_resident_memory_bytes")->unit == "bytes");
-  CHECK(host.family("vigil_process_count")->type == vigil::MetricType::gauge);
+  CHECK(host.family("vigil_process_num_procs")->type == vigil::MetricType::gauge);
 }
 
 TEST_CASE("CPU counters never go backwards when processes exit, and count new ones whole") {
@@ -173,12 +174,12 @@ TEST_CASE("CPU counters never go backwards when processes exit, and count new on
   proc.remove(102);                              // a worker exits: its 1100 ticks stay counted
   proc.set_stat(101, "nginx", 1250, 300, 5010);  // the other used 50 more ticks
   REQUIRE(inst.collect().is_ok());
-  CHECK(host.value("vigil_process_count", group("nginx")) == 2);
+  CHECK(host.value("vigil_process_num_procs", group("nginx")) == 2);
   CHECK(host.value("vigil_process_cpu_seconds_total", cpu("nginx", "user")) == Approx(2850 / hz()));
 
   proc.set_stat(103, "nginx", 40, 5, 9000);  // a new worker: all of its CPU counts
   REQUIRE(inst.collect().is_ok());
-  CHECK(host.value("vigil_process_count", group("nginx")) == 3);
+  CHECK(host.value("vigil_process_num_procs", group("nginx")) == 3);
   CHECK(host.value("vigil_process_cpu_seconds_total", cpu("nginx", "user")) == Approx(2890 / hz()));
 
   proc.set_stat(101, "nginx", 10, 1, 9500);  // pid 101 reused by a new process
@@ -233,7 +234,7 @@ TEST_CASE("the machine's own /proc: a child this test starts is counted, then no
   FakeHost host;
   auto inst = host.create(plugin(), {{"groups", child.groups_json()}});
   REQUIRE(inst.collect().to_string() == "ok");
-  CHECK(host.value("vigil_process_count", group("sleeper")) == 1);
+  CHECK(host.value("vigil_process_num_procs", group("sleeper")) == 1);
   CHECK(host.value("vigil_process_threads", group("sleeper")) == 1);
   CHECK(host.value("vigil_process_resident_memory_bytes", group("sleeper")) > 0);
   CHECK(host.value("vigil_process_open_fds", group("sleeper")) >= 3);
@@ -244,7 +245,7 @@ TEST_CASE("the machine's own /proc: a child this test starts is counted, then no
 
   child.kill_and_reap();
   REQUIRE(inst.collect().is_ok());
-  CHECK(host.value("vigil_process_count", group("sleeper")) == 0);
+  CHECK(host.value("vigil_process_num_procs", group("sleeper")) == 0);
   CHECK(host.value("vigil_process_open_fds", group("sleeper")) == 0);
   REQUIRE(inst.check().is_ok());
   CHECK(inst.health().status == VIGIL_HEALTH_CRITICAL);
