@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -143,6 +144,33 @@ std::string Result::describe(std::chrono::milliseconds timeout) const {
   const char* name = ::strsignal(signal);
   return "was killed by signal " + std::to_string(signal) +
          (name != nullptr ? " (" + std::string(name) + ")" : std::string());
+}
+
+bool find_executable(const std::string& name, std::string& error) {
+  if (name.empty()) {
+    error = "the command is empty";
+    return false;
+  }
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) == 0) return true;
+    error = "command " + quoted(name) + " cannot be run: " + std::strerror(errno);
+    return false;
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = dirs.find(':', start);
+    std::string dir =
+        dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return true;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  error = "command " + quoted(name) + " was not found in PATH (" + dirs + ")";
+  return false;
 }
 
 std::vector<std::string> shell_command(const std::string& script) {

@@ -4,6 +4,8 @@
 // start (no inherited descriptors, no blocked signals, the environment it was given).
 #include "vigil_plugin_subprocess/subprocess.hpp"
 
+#include "process_probe.hpp"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,33 +32,6 @@ Command sh(const std::string& script, std::chrono::milliseconds timeout = 10s) {
   c.argv = shell_command(script);
   c.timeout = timeout;
   return c;
-}
-
-// True when the process no longer runs: gone, or a zombie waiting for a parent that is not us.
-bool process_gone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return true;
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  return close != std::string::npos && close + 2 < text.size() &&
-         (text[close + 2] == 'Z' || text[close + 2] == 'X');
-}
-
-// Waits a generous while for the kernel and the reaper to finish with a killed process.
-bool eventually_gone(pid_t pid) {
-  for (int i = 0; i < 500; ++i) {
-    if (process_gone(pid)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
-
-std::vector<pid_t> pids_in(const std::string& text) {
-  std::vector<pid_t> out;
-  std::istringstream in(text);
-  long pid;
-  while (in >> pid) out.push_back(static_cast<pid_t>(pid));
-  return out;
 }
 
 }  // namespace
@@ -113,10 +88,10 @@ TEST_CASE("subprocess: a timeout kills the whole process group, children include
   CHECK_FALSE(r.exited);
   CHECK(r.signal == SIGTERM);
   CHECK(r.describe(500ms) == "timed out after 500ms and was killed with its process group");
-  auto pids = pids_in(r.out);
+  auto pids = vigil::testing::numbers_in(r.out);
   REQUIRE(pids.size() == 2);
-  CHECK(eventually_gone(pids[0]));  // the child too, not only the shell
-  CHECK(eventually_gone(pids[1]));
+  CHECK(vigil::testing::eventually_gone(pids[0]));  // the child too, not only the shell
+  CHECK(vigil::testing::eventually_gone(pids[1]));
   CHECK(r.duration < 30s);
 }
 
@@ -126,9 +101,9 @@ TEST_CASE("subprocess: a command that ignores SIGTERM gets SIGKILL after the gra
   Result r = run(c);
   CHECK(r.timed_out);
   CHECK(r.signal == SIGKILL);
-  auto pids = pids_in(r.out);
+  auto pids = vigil::testing::numbers_in(r.out);
   REQUIRE(pids.size() == 1);
-  CHECK(eventually_gone(pids[0]));
+  CHECK(vigil::testing::eventually_gone(pids[0]));
 }
 
 TEST_CASE("subprocess: what a command leaves running when it exits is killed") {
@@ -136,9 +111,9 @@ TEST_CASE("subprocess: what a command leaves running when it exits is killed") {
   Result r = run(sh("sleep 1000 & echo $!", 20s));
   REQUIRE(r.succeeded());
   CHECK(r.duration < 15s);
-  auto pids = pids_in(r.out);
+  auto pids = vigil::testing::numbers_in(r.out);
   REQUIRE(pids.size() == 1);
-  CHECK(eventually_gone(pids[0]));
+  CHECK(vigil::testing::eventually_gone(pids[0]));
 }
 
 TEST_CASE(
@@ -170,7 +145,7 @@ TEST_CASE("subprocess: descriptors without O_CLOEXEC do not leak into the child"
   ::close(57);
   REQUIRE(r.succeeded());
   // 0, 1, 2 and the directory ls itself is reading; not 57.
-  CHECK(pids_in(r.out) == std::vector<pid_t>{0, 1, 2, 3});
+  CHECK(vigil::testing::numbers_in(r.out) == std::vector<pid_t>{0, 1, 2, 3});
 }
 
 TEST_CASE("subprocess: environment entries and the working directory are applied") {

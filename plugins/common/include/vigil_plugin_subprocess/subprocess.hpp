@@ -63,6 +63,10 @@ struct Result {
 // Thread-safety: reentrant; several threads may run commands at once.
 Result run(const Command& command);
 
+// Checks that argv[0] names an executable (a path, or a name found in PATH), so a typo in a
+// plugin's configuration is reported when the instance starts. False with the reason otherwise.
+bool find_executable(const std::string& name, std::string& error);
+
 // {"/bin/sh", "-c", script}: for a plugin's `shell` option.
 std::vector<std::string> shell_command(const std::string& script);
 
