@@ -63,6 +63,8 @@ const char* drop_reason_name(DropReason reason) {
       return "rejected";
     case DropReason::tcp_connections:
       return "tcp_connections";
+    case DropReason::udp_buffer_full:
+      return "udp_buffer_full";
   }
   return "unknown";
 }

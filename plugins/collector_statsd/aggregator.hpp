@@ -44,11 +44,12 @@ enum class DropReason {
   unsupported,      // a DogStatsD event or service check
   rejected,         // the host refused the series (a clash with another plugin's family)
   tcp_connections,  // a TCP connection beyond tcp_max_connections
+  udp_buffer_full,  // datagrams the kernel dropped: the UDP receive buffer was full
 };
 inline constexpr DropReason kDropReasons[] = {
-    DropReason::max_series, DropReason::type_conflict,  DropReason::reserved_name,
-    DropReason::set_full,   DropReason::line_too_long,  DropReason::unsupported,
-    DropReason::rejected,   DropReason::tcp_connections};
+    DropReason::max_series, DropReason::type_conflict,   DropReason::reserved_name,
+    DropReason::set_full,   DropReason::line_too_long,   DropReason::unsupported,
+    DropReason::rejected,   DropReason::tcp_connections, DropReason::udp_buffer_full};
 const char* drop_reason_name(DropReason reason);
 
 struct AggregatorOptions {

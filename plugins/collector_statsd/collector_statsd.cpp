@@ -47,7 +47,7 @@ constexpr std::size_t kMaxTcpLine = 65536;
 // Host refusals of a series worth logging; more are counted in dropped_total{reason="rejected"}.
 constexpr int kLoggedRejections = 5;
 
-constexpr std::size_t kReasonCount = static_cast<std::size_t>(DropReason::tcp_connections) + 1;
+constexpr std::size_t kReasonCount = static_cast<std::size_t>(DropReason::udp_buffer_full) + 1;
 
 enum Transport { kUdp = 0, kTcp = 1 };
 constexpr const char* kTransportNames[2] = {"udp", "tcp"};
@@ -211,7 +211,12 @@ class StatsdCollector final : public Collector, private Sink {
 
     describe_self_metrics(!udp.empty(), !tcp.empty());
 
-    if (!udp.empty() && !listener_.open_udp(udp, error))
+    const std::int64_t read_buffer = config.integer("udp_read_buffer");
+    if (read_buffer < 0)
+      return Status::invalid_argument(
+          "option \"udp_read_buffer\": found " + std::to_string(read_buffer) +
+          ", expected a number of bytes, or 0 for the kernel's default");
+    if (!udp.empty() && !listener_.open_udp(udp, static_cast<std::size_t>(read_buffer), error))
       return Status::invalid_argument("option \"udp_address\": " + error);
     if (!tcp.empty() &&
         !listener_.open_tcp(tcp, static_cast<std::size_t>(max_connections), kMaxTcpLine, error))
@@ -330,6 +335,15 @@ class StatsdCollector final : public Collector, private Sink {
     warn_once(DropReason::tcp_connections, "refused a TCP connection from " + peer.text() + ": " +
                                                std::to_string(max_connections_) +
                                                " are open (option \"tcp_max_connections\")");
+  }
+
+  void udp_overflow(std::uint64_t count) override {
+    dropped_[static_cast<std::size_t>(DropReason::udp_buffer_full)].fetch_add(
+        count, std::memory_order_relaxed);
+    warn_once(DropReason::udp_buffer_full,
+              "the kernel dropped " + std::to_string(count) +
+                  " StatsD datagram(s): the UDP receive buffer was full (raise option "
+                  "\"udp_read_buffer\", and net.core.rmem_max with it)");
   }
 
   void tcp_line_too_long(const Peer& peer) override {
@@ -602,9 +616,10 @@ VIGIL_PLUGIN(
         "applications over UDP (and TCP), as Prometheus series")
         .option("udp_address", vigil::String, "127.0.0.1:8125",
                 "UDP host:port to listen on (port 0: any free port); \"\" turns UDP off")
-        .option("tcp_address", vigil::String, "",
+        // Written quoted so that `vigil plugins` shows the empty default as "".
+        .option("tcp_address", vigil::String, "\"\"",
                 "TCP host:port for newline-delimited lines; \"\" (the default) turns TCP off")
-        .option("prefix", vigil::String, "", "prepended to every metric name, e.g. \"myapp_\"")
+        .option("prefix", vigil::String, "\"\"", "prepended to every metric name, e.g. \"myapp_\"")
         .option("buckets", vigil::Json, "[0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10]",
                 "histogram bucket upper bounds; timers are converted from ms to seconds first")
         .option("quantiles", vigil::Json, "[0.5,0.95,0.99]",
@@ -616,5 +631,8 @@ VIGIL_PLUGIN(
                 "distinct set members held per interval, all sets together")
         .option("expire_after", vigil::Duration, "0s",
                 "remove a series that received nothing for this long; 0s keeps series forever")
+        .option("udp_read_buffer", vigil::Int, "0",
+                "UDP receive buffer in bytes (SO_RCVBUF); 0 keeps the kernel's default "
+                "(net.core.rmem_default); capped by net.core.rmem_max")
         .option("tcp_max_connections", vigil::Int, "100",
                 "TCP connections open at once; more are refused and counted"));

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -37,6 +38,9 @@ class Sink {
   virtual void tcp_connection(bool accepted, const Peer& peer) = 0;
   // A TCP line grew beyond max_line bytes: it is skipped up to its '\n'.
   virtual void tcp_line_too_long(const Peer& peer) = 0;
+  // The kernel dropped `count` more datagrams because the UDP receive buffer was full. Learnt
+  // from the next datagram that does arrive (SO_RXQ_OVFL), and called before it is handed over.
+  virtual void udp_overflow(std::uint64_t count) = 0;
 };
 
 // "host:port" split; "[v6]:port" for IPv6; an empty host means every IPv4 interface.
@@ -53,9 +57,10 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Binds the UDP socket to `address` ("127.0.0.1:8125"; port 0 picks a free one). On failure
-  // returns false and says why in `error`.
-  bool open_udp(const std::string& address, std::string& error);
+  // Binds the UDP socket to `address` ("127.0.0.1:8125"; port 0 picks a free one), with a
+  // receive buffer of `read_buffer` bytes (0: the kernel's default). On failure returns false
+  // and says why in `error`.
+  bool open_udp(const std::string& address, std::size_t read_buffer, std::string& error);
   // Binds and listens on TCP `address`; at most `max_connections` at once, lines of at most
   // `max_line` bytes.
   bool open_tcp(const std::string& address, std::size_t max_connections, std::size_t max_line,

@@ -162,14 +162,15 @@ TEST_CASE("the plugin describes itself and its options") {
   for (size_t i = 0; i < d->option_count; ++i)
     defaults[d->options[i].name] = d->options[i].default_value ? d->options[i].default_value : "";
   CHECK(defaults.at("udp_address") == "127.0.0.1:8125");
-  CHECK(defaults.at("tcp_address") == "");
-  CHECK(defaults.at("prefix") == "");
+  CHECK(defaults.at("tcp_address") == "\"\"");  // JSON for the empty string: TCP off
+  CHECK(defaults.at("prefix") == "\"\"");
   CHECK(defaults.at("buckets") == "[0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10]");
   CHECK(defaults.at("quantiles") == "[0.5,0.95,0.99]");
   CHECK(defaults.at("max_series") == "10000");
   CHECK(defaults.count("max_set_values") == 1);
   CHECK(defaults.count("expire_after") == 1);
   CHECK(defaults.count("tcp_max_connections") == 1);
+  CHECK(defaults.at("udp_read_buffer") == "0");
 }
 
 TEST_CASE("port 0 binds a free UDP port, logged and published as vigil_statsd_listen_port") {
@@ -400,6 +401,31 @@ TEST_CASE("a series the host refuses is skipped and counted, the others are publ
         1);
 }
 
+TEST_CASE("datagrams the kernel drops for a full receive buffer are counted") {
+  FakeHost host;
+  // An 8 KiB buffer (the kernel doubles 4096) holds about one of these 7 KB datagrams.
+  auto inst = host.create(plugin(), udp_options({{"udp_read_buffer", "4096"}}));
+  int port = listen_port(host, "udp");
+  const int burst = 2000;
+  std::vector<std::string> datagrams(burst, "burst:1|c|#pad:" + std::string(7000, 'x'));
+  send_udp(port, datagrams);
+  // The kernel reports drops with the next datagram that gets through: a late one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  send_udp(port, {"sentinel:1|c"});
+  // Every datagram either arrived or was counted as dropped.
+  collect_until(inst, [&] {
+    return host.value("vigil_statsd_packets_total") + dropped(host, "udp_buffer_full") == burst + 1;
+  });
+  CHECK(host.value("sentinel_total") == 1);
+  double lost = dropped(host, "udp_buffer_full");
+  CHECK(host.value("burst_total", {{"pad", std::string(7000, 'x')}}) == burst - lost);
+  if (lost > 0) {
+    CHECK(host.logged("the UDP receive buffer was full"));
+  } else {
+    WARN("the listener kept up with the whole burst: nothing was dropped to count");
+  }
+}
+
 TEST_CASE("TCP: newline-delimited lines, split anywhere, the last one without a newline") {
   FakeHost host;
   auto inst = host.create(plugin(), {{"udp_address", ""}, {"tcp_address", "127.0.0.1:0"}});
@@ -576,6 +602,8 @@ TEST_CASE("option mistakes are refused with what was found and what was expected
   CHECK_THAT(message(udp_options({{"quantiles", "[0.5, 1.5]"}})),
              Contains("option \"quantiles\"") && Contains("[0, 1]"));
   CHECK_THAT(message(udp_options({{"max_series", "0"}})), Contains("option \"max_series\""));
+  CHECK_THAT(message(udp_options({{"udp_read_buffer", "-1"}})),
+             Contains("option \"udp_read_buffer\""));
   CHECK_THAT(message(udp_options({{"tcp_max_connections", "0"}})),
              Contains("option \"tcp_max_connections\""));
 }
