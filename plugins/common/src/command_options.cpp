@@ -10,9 +10,12 @@
 namespace vigil::plugin_subprocess {
 namespace {
 
-// The program a script starts with ("/opt/bin/backup.sh --full" -> "backup.sh"), or "sh" when
-// it starts with shell syntax (if, for, a variable, ...).
+// The program a script runs when it is one simple command ("/opt/bin/backup.sh --full" ->
+// "backup.sh"); "sh" for anything more (a list, a pipe, a keyword, a substitution), where naming
+// the first program would blame it for the whole script.
 std::string script_name(const std::string& script) {
+  if (script.find_first_of(";&|\n`") != std::string::npos || script.find("$(") != std::string::npos)
+    return "sh";
   std::size_t begin = script.find_first_not_of(" \t\n");
   if (begin == std::string::npos) return "sh";
   std::size_t end = script.find_first_of(" \t\n;|&<>()", begin);

@@ -129,15 +129,20 @@ TEST_CASE("series the command stops printing are removed") {
 }
 
 TEST_CASE("stderr lines go to the log at warning level, prefixed with the command") {
+  FakeHost single;
+  auto one = single.create(plugin(), shell("ls /vigil-no-such-dir"), settings());
+  CHECK_FALSE(one.collect().is_ok());
+  CHECK(single.logged("ls: ls: cannot access '/vigil-no-such-dir'"));
+
   FakeHost host;
   auto inst = host.create(
       plugin(), shell("echo 'disk sdb is slow' >&2; echo 'retrying' >&2; echo 'ok 1'"), settings());
   REQUIRE(inst.collect().is_ok());
   bool found = false;
   for (const auto& line : host.logs())
-    if (line.message == "echo: disk sdb is slow" && line.level == VIGIL_LOG_WARN) found = true;
+    if (line.message == "sh: disk sdb is slow" && line.level == VIGIL_LOG_WARN) found = true;
   CHECK(found);
-  CHECK(host.logged("echo: retrying"));
+  CHECK(host.logged("sh: retrying"));
   CHECK(host.value("ok") == 1);
 }
 
@@ -165,7 +170,7 @@ TEST_CASE("output that does not parse fails the collect with the line") {
   auto inst = host.create(plugin(), shell("echo 'good 1'; echo 'bad{x=1} 2'"), settings());
   CHECK(
       inst.collect().to_string() ==
-      R"(invalid argument: output of echo, line 2: expected a quoted label value after x=, found "1}")");
+      R"(invalid argument: output of sh, line 2: expected a quoted label value after x=, found "1}")");
   CHECK_FALSE(host.has("good"));
   CHECK(host.value("vigil_exec_exit_code", kSelf) == 0);
 }
@@ -178,7 +183,7 @@ TEST_CASE("a timeout kills the command and the child it started") {
       settings());
   std::remove("/tmp/vigil_exec_test_child");
   CHECK(inst.collect().to_string() ==
-        "timeout: sleep timed out after 400ms and was killed with its process group");
+        "timeout: sh timed out after 400ms and was killed with its process group");
   CHECK(host.value("vigil_exec_exit_code", kSelf) == 143);
   std::ifstream in("/tmp/vigil_exec_test_child");
   pid_t child = 0;
@@ -200,7 +205,7 @@ TEST_CASE("output beyond max_output_bytes is refused") {
   auto inst = host.create(
       plugin(), shell("yes 'm 1' | head -n 1000", {{"max_output_bytes", "100"}}), settings());
   CHECK(inst.collect().to_string() ==
-        "invalid argument: yes printed more than max_output_bytes (100 bytes); its output was "
+        "invalid argument: sh printed more than max_output_bytes (100 bytes); its output was "
         "not used");
 }
 
