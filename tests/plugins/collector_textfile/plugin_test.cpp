@@ -146,7 +146,7 @@ TEST_CASE("unchanged files are not read again, but their series stay live") {
   CHECK(host.series("a_value").at(0).timestamp_ms == 2000);  // written again
 }
 
-TEST_CASE("a replaced file gives its new values; series it no longer has are removed") {
+TEST_CASE("a replaced file gives its new values, and series it no longer has are removed") {
   TempDir tmp;
   tmp.replace("jobs.prom", "job_ok{job=\"a\"} 1\njob_ok{job=\"b\"} 1\n");
   FakeHost host;

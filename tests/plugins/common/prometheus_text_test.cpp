@@ -115,7 +115,7 @@ TEST_CASE("timestamps are read as milliseconds, negative ones included") {
 }
 
 TEST_CASE(
-    "label values unescape backslash, quote and newline; HELP unescapes backslash and "
+    "label values unescape backslash, quote and newline, and HELP unescapes backslash and "
     "newline") {
   Exposition e = parse_ok(
       "# HELP msg A \\\\ backslash,\\na newline and a \"quote\".\n"
@@ -200,7 +200,8 @@ TEST_CASE("a histogram groups _bucket, _sum and _count lines into one series per
   CHECK(e.composite(f.series[1]).count == 1);
 }
 
-TEST_CASE("a summary groups quantile, _sum and _count lines; _bucket stays a family of its own") {
+TEST_CASE(
+    "a summary groups quantile, _sum and _count lines, and _bucket stays a family of its own") {
   Exposition e = parse_ok(
       "# TYPE gc_seconds summary\n"
       "gc_seconds{quantile=\"0.99\"} 0.2\n"
