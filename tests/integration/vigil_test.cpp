@@ -418,3 +418,29 @@ TEST_CASE("health checks: /api/v1/health, readiness gated by marked checks, chan
   CHECK(count("[test_check:cache] health warning: memory 85% used") == 1);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("kinds narrows a plugin that provides several kinds") {
+  auto cfg = base_config();
+  cfg["instances"] = {{{"plugin", "collector_memory"}, {"name", "mem"}, {"kinds", {"collector"}}},
+                      exporter()};
+  VigilProcess vigil(cfg);
+  REQUIRE(vigil.port() != 0);
+  REQUIRE(vigil.wait_for_status("/health/ready", 200, 10s));
+  auto health = json::parse(http_request(vigil.port(), "GET", "/api/v1/health").body);
+  CHECK(health["checks"].empty());
+  CHECK(metrics(vigil).find("node_memory_MemTotal_bytes") != std::string::npos);
+  CHECK(vigil.log().find("[collector_memory:mem] started (collector, every") != std::string::npos);
+
+  auto dir = vigil::testing::make_temp_dir("vigil-kinds");
+  auto file = dir / "vigil.json";
+  cfg["instances"] = {{{"plugin", "collector_memory"}, {"kinds", {"notifier"}}}};
+  std::ofstream(file) << cfg.dump();
+  auto result =
+      run_command(std::string(VIGIL_BIN) + " check-config -c " + shell_quote(file.string()));
+  INFO(result.output);
+  CHECK(result.exit_code == 1);
+  CHECK(
+      result.output.find("instances[0].kinds: found \"notifier\", but plugin \"collector_memory\" "
+                         "provides only: collector, health_check") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}

@@ -232,7 +232,7 @@ std::optional<InstanceConfig> parse_instance(const json& v, const std::string& p
   }
   check.only_keys(v, path,
                   {"plugin", "name", "interval", "timeout", "labels", "options", "log_level",
-                   "gates_readiness"});
+                   "gates_readiness", "kinds"});
   InstanceConfig out;
   out.json_path = path;
   bool ok = true;
@@ -295,6 +295,29 @@ std::optional<InstanceConfig> parse_instance(const json& v, const std::string& p
   if (v.contains("gates_readiness")) {
     if (auto b = check.boolean(v["gates_readiness"], Checker::child(path, "gates_readiness")))
       out.gates_readiness = *b;
+  }
+  if (v.contains("kinds")) {
+    const auto& kinds = v["kinds"];
+    const std::string kpath = Checker::child(path, "kinds");
+    if (!kinds.is_array() || kinds.empty()) {
+      check.expected(kpath, kinds,
+                     "a non-empty array of \"collector\", \"health_check\", \"exporter\", "
+                     "\"notifier\"");
+    } else {
+      std::vector<std::string> list;
+      for (size_t i = 0; i < kinds.size(); ++i) {
+        const auto& k = kinds[i];
+        static const std::set<std::string> known = {"collector", "health_check", "exporter",
+                                                    "notifier"};
+        if (!k.is_string() || !known.count(k.get<std::string>())) {
+          check.expected(Checker::index(kpath, i), k,
+                         "one of \"collector\", \"health_check\", \"exporter\", \"notifier\"");
+          continue;
+        }
+        list.push_back(k.get<std::string>());
+      }
+      out.kinds = std::move(list);
+    }
   }
   if (!ok) return std::nullopt;
   return out;

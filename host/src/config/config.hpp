@@ -65,6 +65,9 @@ struct InstanceConfig {
   // Unset: collectors and exporters gate readiness (started and ran once), health checks do
   // not; true on a health check also requires its last status to be ok or warning.
   std::optional<bool> gates_readiness;
+  // Which of the plugin's kinds this instance runs ("collector", "health_check", "exporter",
+  // "notifier"); unset runs every kind the plugin provides.
+  std::optional<std::vector<std::string>> kinds;
 };
 
 struct HostConfig {

@@ -254,7 +254,7 @@ std::string Daemon::health_json() const {
   size_t counted = 0;
   std::lock_guard lock(state_mutex_);
   for (const auto& ri : instances_) {
-    if (!ri.plan.library->has_health_check()) continue;
+    if (!ri.plan.checks) continue;
     nlohmann::json check = {{"name", ri.plan.config.name},
                             {"plugin", ri.plan.library->name()},
                             {"gates_readiness", ri.gates}};
@@ -364,9 +364,9 @@ void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config
     auto& metrics = metrics_by_instance_[name];
     if (!metrics) metrics = std::make_shared<InstanceMetrics>();
     ri.metrics = metrics;
-    self_->bind(*metrics, lib.name(), name, lib.has_health_check());
-    ri.gates = ri.plan.config.gates_readiness.value_or(!lib.has_health_check());
-    if (lib.has_health_check()) {
+    self_->bind(*metrics, lib.name(), name, ri.plan.checks);
+    ri.gates = ri.plan.config.gates_readiness.value_or(!ri.plan.checks);
+    if (ri.plan.checks) {
       auto& health = health_by_instance_[name];
       if (!health) health = std::make_shared<HealthState>();
       ri.health = health;
@@ -383,16 +383,21 @@ void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config
       continue;
     }
     store_->write(metrics->up, 1, 0);
-    ri.instance->logger()->info("started ({}{})", lib.kinds(),
+    std::string kinds;
+    for (auto [on, kind] :
+         {std::pair{ri.plan.collects, "collector"}, std::pair{ri.plan.checks, "health_check"},
+          std::pair{ri.plan.exports, "exporter"}, std::pair{ri.plan.notifies, "notifier"}})
+      if (on) kinds += (kinds.empty() ? "" : ", ") + std::string(kind);
+    ri.instance->logger()->info("started ({}{})", kinds,
                                 ri.plan.interval.count() > 0
                                     ? ", every " + config::format_duration(ri.plan.interval)
                                     : std::string());
     ri.scheduled = ri.plan.interval.count() > 0;
     if (!ri.scheduled) continue;
 
-    const bool collects = lib.has_collector();
-    const bool checks = lib.has_health_check();
-    const bool pushes = lib.has_exporter() && lib.exporter().push;
+    const bool collects = ri.plan.collects;
+    const bool checks = ri.plan.checks;
+    const bool pushes = ri.plan.exports && lib.exporter().push;
     auto instance = ri.instance;
     auto ran_once = ri.ran_once;
     auto failures = std::make_shared<std::array<FailureLog, 3>>();
@@ -473,7 +478,7 @@ void Daemon::stop_instances(milliseconds deadline) {
   for (auto it = old.rbegin(); it != old.rend(); ++it) {
     auto& instance = it->instance;
     if (!instance) continue;
-    if (instance->library().has_exporter()) {
+    if (it->plan.exports) {
       auto r = instance->flush(remaining());
       if (!r.ok()) instance->logger()->error("flush failed: {}", r.message);
     }

@@ -68,8 +68,22 @@ Plan make_plan(const std::filesystem::path& file, const Overrides& overrides,
     planned.options =
         config::resolve_options(library->options(), instance.options,
                                 instance.json_path + ".options", library->name(), plan.errors);
-    const bool scheduled = library->has_collector() || library->has_health_check() ||
-                           (library->has_exporter() && library->exporter().push != nullptr);
+    auto wanted = [&](const char* kind, bool provided) {
+      if (!instance.kinds) return provided;
+      bool asked =
+          std::find(instance.kinds->begin(), instance.kinds->end(), kind) != instance.kinds->end();
+      if (asked && !provided)
+        plan.errors.push_back({instance.json_path + ".kinds",
+                               std::string("found \"") + kind + "\", but plugin \"" +
+                                   library->name() + "\" provides only: " + library->kinds()});
+      return asked && provided;
+    };
+    planned.collects = wanted("collector", library->has_collector());
+    planned.checks = wanted("health_check", library->has_health_check());
+    planned.exports = wanted("exporter", library->has_exporter());
+    planned.notifies = wanted("notifier", library->has_notifier());
+    const bool scheduled = planned.collects || planned.checks ||
+                           (planned.exports && library->exporter().push != nullptr);
     planned.timeout = instance.timeout.value_or(cfg.scheduler.timeout);
     if (scheduled) {
       planned.interval = instance.interval.value_or(cfg.scheduler.interval);

@@ -29,6 +29,8 @@ struct PlannedInstance {
   config::ResolvedOptions options;
   std::chrono::milliseconds interval{0};  // 0: not scheduled (pull exporters, notifiers)
   std::chrono::milliseconds timeout{0};
+  // The kinds this instance runs: the plugin's, narrowed by the instance's "kinds".
+  bool collects = false, checks = false, exports = false, notifies = false;
 };
 
 struct Plan {

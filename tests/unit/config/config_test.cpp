@@ -176,3 +176,19 @@ TEST_CASE("a plugin's own option table is checked for broken defaults and duplic
   CHECK(any_contains(problems, "default \"1.5\" of option \"n\" is not a valid int"));
   CHECK(any_contains(problems, "option \"n\" is declared twice"));
 }
+
+TEST_CASE("an instance may run only some of its plugin's kinds") {
+  auto doc = json::parse(R"({"instances": [
+      {"plugin": "collector_memory", "name": "a", "kinds": ["collector"]},
+      {"plugin": "collector_memory", "name": "b", "kinds": ["collector", "checker"]},
+      {"plugin": "collector_memory", "name": "c", "kinds": []}]})");
+  auto result = vigil::config::parse(doc, "vigil.json");
+  auto lines = messages(result.errors);
+  INFO(Catch::Detail::stringify(lines));
+  REQUIRE(result.config.instances.size() == 3);
+  CHECK(result.config.instances[0].kinds == std::vector<std::string>{"collector"});
+  CHECK(
+      any_contains(lines, "instances[1].kinds[1]: found \"checker\" (a string), expected one of"));
+  CHECK(any_contains(lines, "instances[2].kinds: found an array, expected a non-empty array"));
+  CHECK(result.errors.size() == 2);
+}
