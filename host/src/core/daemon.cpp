@@ -248,14 +248,14 @@ double points(int status) {
 }  // namespace
 
 std::string Daemon::health_json() const {
-  nlohmann::json checks = nlohmann::json::array();
+  nlohmann::ordered_json checks = nlohmann::ordered_json::array();
   int worst = VIGIL_HEALTH_OK;
   double total = 0;
   size_t counted = 0;
   std::lock_guard lock(state_mutex_);
   for (const auto& ri : instances_) {
     if (!ri.plan.checks) continue;
-    nlohmann::json check = {{"name", ri.plan.config.name},
+    nlohmann::ordered_json check = {{"name", ri.plan.config.name},
                             {"plugin", ri.plan.library->name()},
                             {"gates_readiness", ri.gates}};
     if (!ri.instance) {
@@ -277,8 +277,8 @@ std::string Daemon::health_json() const {
         check["last_run"] = iso8601(h.last_run);
         check["duration_seconds"] = std::chrono::duration<double>(h.duration).count();
         check["last_success"] = h.last_success.time_since_epoch().count()
-                                    ? nlohmann::json(iso8601(h.last_success))
-                                    : nlohmann::json(nullptr);
+                                    ? nlohmann::ordered_json(iso8601(h.last_success))
+                                    : nlohmann::ordered_json(nullptr);
         if (severity(h.status) > severity(worst)) worst = h.status;
         total += points(h.status);
         ++counted;
@@ -286,7 +286,7 @@ std::string Daemon::health_json() const {
     }
     checks.push_back(std::move(check));
   }
-  nlohmann::json body = {
+  nlohmann::ordered_json body = {
       {"status", loader::health_status_name(worst)},
       {"score", counted ? static_cast<int>(total / static_cast<double>(counted) + 0.5) : 100},
       {"checks", std::move(checks)}};
