@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "../collector_netdev/device_filter.hpp"
 #include "diskstats.hpp"
 #include "udev.hpp"
+#include "vigil_plugin_procfs/name_filter.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_diskstats {
@@ -92,7 +92,7 @@ class DiskstatsCollector final : public Collector {
     udev_dir_ = config.string("udev_data_path");
     while (udev_dir_.size() > 1 && udev_dir_.back() == '/') udev_dir_.pop_back();
     if (!filter_.set("device_include", config.string("device_include"), "device_exclude",
-                     config.string("device_exclude"), error)) {
+                     config.string("device_exclude"), procfs::kDevicePatternExpected, error)) {
       return Status::invalid_argument(error);
     }
     path_ = proc_path + "/diskstats";
@@ -235,7 +235,7 @@ class DiskstatsCollector final : public Collector {
   std::string udev_dir_;
   std::string text_;
   std::vector<DiskStats> parsed_;
-  device_filter::DeviceFilter filter_;
+  procfs::CachedNameFilter filter_;
   std::map<std::string, DeviceSeries, std::less<>> devices_;
   std::uint64_t generation_ = 0;
   std::string problem_;  // the first failure of this collect

@@ -95,34 +95,19 @@ bool parse_mounts(std::string_view text, std::string_view rootfs, std::vector<Mo
 }
 
 std::optional<MountFilter> MountFilter::create(const Patterns& patterns, std::string& error) {
+  constexpr const char* kExpected = "an ECMAScript regex such as \"^/(dev|proc|sys)($|/)\"";
   MountFilter filter;
-  auto compile = [&](const std::string& pattern, const char* option,
-                     std::optional<std::regex>& slot) {
-    if (pattern.empty()) return true;
-    try {
-      slot.emplace(pattern, std::regex::ECMAScript | std::regex::optimize);
-      return true;
-    } catch (const std::regex_error& e) {
-      error = "option \"" + std::string(option) + "\": \"" + pattern +
-              "\" is not a valid regular expression (" + e.what() +
-              "); expected an ECMAScript regex such as \"^/(dev|proc|sys)($|/)\"";
-      return false;
-    }
-  };
-  if (!compile(patterns.mount_points_include, "mount_points_include", filter.mp_include_) ||
-      !compile(patterns.mount_points_exclude, "mount_points_exclude", filter.mp_exclude_) ||
-      !compile(patterns.fs_types_include, "fs_types_include", filter.fs_include_) ||
-      !compile(patterns.fs_types_exclude, "fs_types_exclude", filter.fs_exclude_))
+  if (!filter.mount_points_.set("mount_points_include", patterns.mount_points_include,
+                                "mount_points_exclude", patterns.mount_points_exclude, kExpected,
+                                error) ||
+      !filter.fs_types_.set("fs_types_include", patterns.fs_types_include, "fs_types_exclude",
+                            patterns.fs_types_exclude, kExpected, error))
     return std::nullopt;
   return filter;
 }
 
 bool MountFilter::accepts(const MountEntry& mount) const {
-  if (mp_include_ && !std::regex_search(mount.mount_point, *mp_include_)) return false;
-  if (mp_exclude_ && std::regex_search(mount.mount_point, *mp_exclude_)) return false;
-  if (fs_include_ && !std::regex_search(mount.fs_type, *fs_include_)) return false;
-  if (fs_exclude_ && std::regex_search(mount.fs_type, *fs_exclude_)) return false;
-  return true;
+  return mount_points_.allowed(mount.mount_point) && fs_types_.allowed(mount.fs_type);
 }
 
 }  // namespace vigil::collector_filesystem

@@ -1,15 +1,16 @@
 // The mount table (procfs' mounts file) and node_exporter's mount-point / fs-type filters.
 //
-// Pure functions over text and regexes: no file access, no statvfs, no SDK, so the tests drive
+// Pure functions over text and patterns: no file access, no statvfs, no SDK, so the tests drive
 // them with fixtures. The plugin reads the file and stats what these functions keep. This file
 // must never emit metrics or log: it reports problems through its return values.
 #pragma once
 
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "vigil_plugin_procfs/name_filter.hpp"
 
 namespace vigil::collector_filesystem {
 
@@ -44,7 +45,8 @@ std::string unescape_octal(std::string_view field);
 
 // Which mounts are reported: a mount is kept when its mount point matches the include pattern
 // (if one is set) and not the exclude pattern (if set), and likewise for its fs type. Patterns
-// are ECMAScript regexes searched anywhere in the text, like Go's MatchString.
+// are ECMAScript regexes searched anywhere in the text, like Go's MatchString (procfs::NameFilter,
+// as every plugin's name patterns).
 // Thread-safety: immutable after create(); safe to read from any thread.
 class MountFilter {
  public:
@@ -58,7 +60,7 @@ class MountFilter {
   bool accepts(const MountEntry& mount) const;
 
  private:
-  std::optional<std::regex> mp_include_, mp_exclude_, fs_include_, fs_exclude_;
+  procfs::NameFilter mount_points_, fs_types_;
 };
 
 }  // namespace vigil::collector_filesystem

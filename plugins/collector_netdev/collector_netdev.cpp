@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "device_filter.hpp"
 #include "net_dev.hpp"
+#include "vigil_plugin_procfs/name_filter.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_netdev {
@@ -28,7 +28,7 @@ class NetDevCollector final : public Collector {
         procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
     if (proc_path.empty()) return Status::invalid_argument(error);
     if (!filter_.set("device_include", config.string("device_include"), "device_exclude",
-                     config.string("device_exclude"), error)) {
+                     config.string("device_exclude"), procfs::kDevicePatternExpected, error)) {
       return Status::invalid_argument(error);
     }
     path_ = proc_path + "/net/dev";
@@ -117,7 +117,7 @@ class NetDevCollector final : public Collector {
   std::string path_;
   std::string text_;
   std::vector<NetDevice> parsed_;
-  device_filter::DeviceFilter filter_;
+  procfs::CachedNameFilter filter_;
   std::string names_[kNetDevFields];
   std::map<std::string, DeviceSeries, std::less<>> devices_;
   std::uint64_t generation_ = 0;

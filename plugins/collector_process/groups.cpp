@@ -133,15 +133,11 @@ bool parse_groups(const std::string& json_text, std::vector<GroupSpec>& out, std
       spec.comm = comm;
     }
     if (g.contains("cmdline")) {
-      if (!string_at("cmdline", spec.cmdline_text)) return false;
-      try {
-        spec.cmdline.emplace(spec.cmdline_text, std::regex::ECMAScript | std::regex::optimize);
-      } catch (const std::regex_error& e) {
-        error = where + ".cmdline: \"" + spec.cmdline_text +
-                "\" is not a valid regular expression (" + e.what() +
-                "); expected an ECMAScript regex such as \"^/usr/sbin/nginx\"";
+      std::string cmdline;
+      if (!string_at("cmdline", cmdline)) return false;
+      if (!spec.cmdline.compile(where + ".cmdline", cmdline,
+                                "an ECMAScript regex such as \"^/usr/sbin/nginx\"", error))
         return false;
-      }
     }
     if (g.contains("user")) {
       const json& v = g.at("user");
@@ -158,7 +154,7 @@ bool parse_groups(const std::string& json_text, std::vector<GroupSpec>& out, std
         return false;
       }
     }
-    if (!spec.comm && !spec.cmdline && !spec.uid) {
+    if (!spec.comm && !spec.cmdline.is_set() && !spec.uid) {
       error = where + " (\"" + spec.name + "\"): no matcher; expected at least one of \"comm\" " +
               "(process name), \"cmdline\" (regex) or \"user\"";
       return false;
@@ -183,7 +179,7 @@ bool group_matches(const GroupSpec& group, const std::string& comm, const std::s
                    std::optional<uid_t> euid) {
   if (group.comm && comm != *group.comm) return false;
   if (group.uid && (!euid || *euid != *group.uid)) return false;
-  if (group.cmdline && !std::regex_search(cmdline, *group.cmdline)) return false;
+  if (group.cmdline.is_set() && !group.cmdline.found_in(cmdline)) return false;
   return true;
 }
 

@@ -13,21 +13,21 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
+
+#include "vigil_plugin_procfs/name_filter.hpp"
 
 namespace vigil::collector_process {
 
 // Thread-safety: immutable after parse_groups(); safe to read from any thread.
 struct GroupSpec {
-  std::string name;                   // the "group" label
-  std::optional<std::string> comm;    // exact process name, at most 15 characters
-  std::optional<std::regex> cmdline;  // searched in the arguments joined by spaces
-  std::string cmdline_text;           // the regex as written, for messages
-  std::optional<uid_t> uid;           // effective uid, from "user" (a name or a number)
-  std::string user_text;              // "user" as written
-  int64_t min = 1;                    // the process check's bounds
+  std::string name;                 // the "group" label
+  std::optional<std::string> comm;  // exact process name, at most 15 characters
+  procfs::Pattern cmdline;          // searched in the arguments joined by spaces
+  std::optional<uid_t> uid;         // effective uid, from "user" (a name or a number)
+  std::string user_text;            // "user" as written
+  int64_t min = 1;                  // the process check's bounds
   std::optional<int64_t> max;
 };
 

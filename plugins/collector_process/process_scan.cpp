@@ -38,7 +38,7 @@ ProcessScanner::ProcessScanner(std::string proc_path, std::vector<GroupSpec> gro
       page_size_(page_size > 0 ? page_size : 4096),
       totals_(groups_.size()) {
   for (const GroupSpec& g : groups_) {
-    need_cmdline_ = need_cmdline_ || g.cmdline.has_value();
+    need_cmdline_ = need_cmdline_ || g.cmdline.is_set();
     need_uid_ = need_uid_ || g.uid.has_value();
   }
 }
