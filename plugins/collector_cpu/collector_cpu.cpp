@@ -8,11 +8,8 @@
 // offline when the host can drop it.
 #include <vigil/sdk.hpp>
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -38,21 +35,12 @@ constexpr const char* kProcsBlocked = "node_procs_blocked";
 class CpuCollector final : public Collector {
  public:
   Status configure(const Config& config) override {
-    std::string error;
-    const std::string proc_path =
-        procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
-    if (proc_path.empty()) return Status::invalid_argument(error);
-    stat_path_ = proc_path + "/stat";
     long hz = ::sysconf(_SC_CLK_TCK);
     user_hz_ = hz > 0 ? static_cast<double>(hz) : 100.0;
     text_.reserve(65536);
-
-    if (!procfs::read_file(stat_path_, text_, error)) {
-      return Status::invalid_argument(error +
-                                      "; option \"proc_path\" must point at a procfs "
-                                      "mount (\"/proc\", or the host's procfs mounted "
-                                      "into a container)");
-    }
+    std::string error;
+    stat_path_ = procfs::proc_file(config.string("proc_path"), "stat", text_, error);
+    if (stat_path_.empty()) return Status::invalid_argument(error);
 
     Host& h = host();
     h.describe(kCpuSeconds, MetricType::counter, "Seconds the CPUs spent in each mode.", "seconds");

@@ -86,21 +86,14 @@ class DiskstatsCollector final : public Collector {
  public:
   Status configure(const Config& config) override {
     std::string error;
-    const std::string proc_path =
-        procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
-    if (proc_path.empty()) return Status::invalid_argument(error);
+    text_.reserve(8192);
+    path_ = procfs::proc_file(config.string("proc_path"), "diskstats", text_, error);
+    if (path_.empty()) return Status::invalid_argument(error);
     udev_dir_ = config.string("udev_data_path");
     while (udev_dir_.size() > 1 && udev_dir_.back() == '/') udev_dir_.pop_back();
     if (!filter_.set("device_include", config.string("device_include"), "device_exclude",
                      config.string("device_exclude"), procfs::kDevicePatternExpected, error)) {
       return Status::invalid_argument(error);
-    }
-    path_ = proc_path + "/diskstats";
-    text_.reserve(8192);
-    if (!procfs::read_file(path_, text_, error)) {
-      return Status::invalid_argument(error +
-                                      "; option \"proc_path\" must point at a procfs mount "
-                                      "(\"/proc\", or the host's procfs mounted into a container)");
     }
     for (const FieldSpec& f : kFields) host().describe(f.name, f.type, f.help, f.unit);
     host().describe(kInfo, MetricType::gauge, "Info of /sys/block/<block_device>.");

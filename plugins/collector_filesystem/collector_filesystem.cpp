@@ -75,10 +75,7 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
       mounts_path_ = proc_path + "/self/mounts";
       if (!procfs::read_file(mounts_path_, text_, error)) {
         return Status::invalid_argument("cannot read the mount table: " + first_error + "; " +
-                                        error +
-                                        "; option \"proc_path\" must point at a procfs mount "
-                                        "(\"/proc\", or the host's procfs mounted into a "
-                                        "container)");
+                                        error + "; " + procfs::kProcPathHint);
       }
       host().debug("reading " + mounts_path_ + " because " + first_error);
     }

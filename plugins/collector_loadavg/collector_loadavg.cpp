@@ -26,16 +26,9 @@ class LoadAvgCollector final : public Collector {
  public:
   Status configure(const Config& config) override {
     std::string error;
-    const std::string proc_path =
-        procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
-    if (proc_path.empty()) return Status::invalid_argument(error);
-    path_ = proc_path + "/loadavg";
     text_.reserve(128);
-    if (!procfs::read_file(path_, text_, error)) {
-      return Status::invalid_argument(error +
-                                      "; option \"proc_path\" must point at a procfs mount "
-                                      "(\"/proc\", or the host's procfs mounted into a container)");
-    }
+    path_ = procfs::proc_file(config.string("proc_path"), "loadavg", text_, error);
+    if (path_.empty()) return Status::invalid_argument(error);
 
     Host& h = host();
     h.describe(kLoad1, MetricType::gauge, "1m load average.");

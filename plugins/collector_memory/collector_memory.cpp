@@ -9,11 +9,6 @@
 // field differently from node_exporter, nor register series by name on the hot path.
 #include <vigil/sdk.hpp>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -22,39 +17,9 @@
 
 #include "meminfo.hpp"
 #include "memory_check.hpp"
+#include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_memory {
-namespace {
-
-// procfs reports a size of 0, so this reads until EOF into a buffer kept between calls.
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-  out.clear();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  constexpr std::size_t kStep = 8192;
-  for (;;) {
-    std::size_t used = out.size();
-    out.resize(used + kStep);
-    ssize_t n = ::read(fd, out.data() + used, kStep);
-    if (n < 0) {
-      out.resize(used);
-      if (errno == EINTR) continue;
-      error = "cannot read " + path + ": " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    out.resize(used + static_cast<std::size_t>(n));
-    if (n == 0) break;
-  }
-  ::close(fd);
-  return true;
-}
-
-}  // namespace
-
 namespace {
 
 bool valid_percent(double v) {
@@ -90,21 +55,10 @@ Status read_pair(const Config& config, const char* warning_name, const char* cri
 class MemoryCollector final : public Collector, public HealthCheck {
  public:
   Status configure(const Config& config) override {
-    std::string proc_path = config.string("proc_path");
-    if (proc_path.empty()) {
-      return Status::invalid_argument(
-          "option \"proc_path\" is empty; expected the procfs mount point, such as \"/proc\"");
-    }
-    while (proc_path.size() > 1 && proc_path.back() == '/') proc_path.pop_back();
-    meminfo_path_ = proc_path + "/meminfo";
     text_.reserve(8192);
     std::string error;
-    if (!read_file(meminfo_path_, text_, error)) {
-      return Status::invalid_argument(error +
-                                      "; option \"proc_path\" must point at a procfs "
-                                      "mount (\"/proc\", or the host's procfs mounted "
-                                      "into a container)");
-    }
+    meminfo_path_ = procfs::proc_file(config.string("proc_path"), "meminfo", text_, error);
+    if (meminfo_path_.empty()) return Status::invalid_argument(error);
     std::optional<double> warning, critical;
     Status thresholds = read_pair(config, "warning", "critical", warning, critical);
     if (!thresholds.is_ok()) return thresholds;
@@ -118,7 +72,7 @@ class MemoryCollector final : public Collector, public HealthCheck {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!read_file(meminfo_path_, text_, error)) return Status::unavailable(error);
+    if (!procfs::read_file(meminfo_path_, text_, error)) return Status::unavailable(error);
     if (!parse_meminfo(text_, fields_, error)) {
       return Status::unavailable(meminfo_path_ + ": " + error);
     }
@@ -140,7 +94,7 @@ class MemoryCollector final : public Collector, public HealthCheck {
 
   Status check(HealthResult& result) override {
     std::string error;
-    if (!read_file(meminfo_path_, check_text_, error)) return Status::unavailable(error);
+    if (!procfs::read_file(meminfo_path_, check_text_, error)) return Status::unavailable(error);
     if (!parse_meminfo(check_text_, check_fields_, error))
       return Status::unavailable(meminfo_path_ + ": " + error);
     MemoryVerdict verdict = evaluate_memory(check_fields_, thresholds_);

@@ -24,19 +24,12 @@ class NetDevCollector final : public Collector {
  public:
   Status configure(const Config& config) override {
     std::string error;
-    const std::string proc_path =
-        procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
-    if (proc_path.empty()) return Status::invalid_argument(error);
+    text_.reserve(8192);
+    path_ = procfs::proc_file(config.string("proc_path"), "net/dev", text_, error);
+    if (path_.empty()) return Status::invalid_argument(error);
     if (!filter_.set("device_include", config.string("device_include"), "device_exclude",
                      config.string("device_exclude"), procfs::kDevicePatternExpected, error)) {
       return Status::invalid_argument(error);
-    }
-    path_ = proc_path + "/net/dev";
-    text_.reserve(8192);
-    if (!procfs::read_file(path_, text_, error)) {
-      return Status::invalid_argument(error +
-                                      "; option \"proc_path\" must point at a procfs mount "
-                                      "(\"/proc\", or the host's procfs mounted into a container)");
     }
     for (std::size_t i = 0; i < kNetDevFields; ++i) {
       names_[i] = std::string("node_network_") + kNetDevFieldNames[i] + "_total";

@@ -50,8 +50,7 @@ class ProcessPlugin final : public Collector, public HealthCheck {
     std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(proc_path_.c_str()), &::closedir);
     if (!dir)
       return Status::invalid_argument("cannot list " + proc_path_ + ": " + std::strerror(errno) +
-                                      "; option \"proc_path\" must point at a procfs mount "
-                                      "(\"/proc\", or the host's procfs mounted into a container)");
+                                      "; " + procfs::kProcPathHint);
 
     std::vector<GroupSpec> groups;
     if (!parse_groups(config.json("groups"), groups, error)) return Status::invalid_argument(error);

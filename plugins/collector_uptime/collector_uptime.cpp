@@ -40,21 +40,14 @@ class UptimeCollector final : public Collector {
  public:
   Status configure(const Config& config) override {
     std::string error;
-    const std::string proc_path =
-        procfs::root_option(config.string("proc_path"), "proc_path", "/proc", error);
-    if (proc_path.empty()) return Status::invalid_argument(error);
+    text_.reserve(16384);
+    stat_path_ = procfs::proc_file(config.string("proc_path"), "stat", text_, error);
+    if (stat_path_.empty()) return Status::invalid_argument(error);
     const std::string sys_path =
         procfs::root_option(config.string("sys_path"), "sys_path", "/sys", error);
     if (sys_path.empty()) return Status::invalid_argument(error);
 
-    stat_path_ = proc_path + "/stat";
-    text_.reserve(16384);
     double boot = 0;
-    if (!procfs::read_file(stat_path_, text_, error)) {
-      return Status::invalid_argument(error +
-                                      "; option \"proc_path\" must point at a procfs mount "
-                                      "(\"/proc\", or the host's procfs mounted into a container)");
-    }
     if (!parse_boot_time(text_, boot, error)) {
       return Status::invalid_argument(stat_path_ + ": " + error +
                                       "; option \"proc_path\" must point at a Linux procfs mount");

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace vigil::procfs {
 
@@ -44,6 +45,19 @@ std::string root_option(std::string value, std::string_view option, std::string_
   }
   while (value.size() > 1 && value.back() == '/') value.pop_back();
   return value;
+}
+
+std::string proc_file(std::string proc_path, std::string_view file, std::string& buffer,
+                      std::string& error) {
+  const std::string root = root_option(std::move(proc_path), "proc_path", "/proc", error);
+  if (root.empty()) return {};
+  std::string path = root + "/" + std::string(file);
+  if (!read_file(path, buffer, error)) {
+    error += "; ";
+    error += kProcPathHint;
+    return {};
+  }
+  return path;
 }
 
 }  // namespace vigil::procfs

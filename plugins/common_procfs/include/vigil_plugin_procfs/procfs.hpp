@@ -1,5 +1,6 @@
 // Reading procfs and sysfs for system collectors: whole-file reads into a reused buffer, the
-// root-path option every collector takes, and line iteration without allocation.
+// root-path option every collector takes (and the first read of its file at start), and line
+// iteration without allocation.
 //
 // One way to do it for every collector, so they all report unreadable files the same way. Never
 // throws; never caches file contents between calls (procfs files change on every read).
@@ -18,6 +19,18 @@ bool read_file(const std::string& path, std::string& out, std::string& error);
 // path without trailing slashes, or "" with `error` naming the option and what is expected.
 std::string root_option(std::string value, std::string_view option, std::string_view example,
                         std::string& error);
+
+// What a collector adds to the error when a file under its "proc_path" cannot be read at start.
+inline constexpr const char* kProcPathHint =
+    "option \"proc_path\" must point at a procfs mount (\"/proc\", or the host's procfs mounted "
+    "into a container)";
+
+// configure()'s usual first step: checks the "proc_path" option's value (root_option) and reads
+// <proc_path>/<file> once into `buffer`, so that a wrong path is refused at start rather than
+// failing every collect. Returns the file's path, or "" with `error` set (the option's problem,
+// or the read error followed by "; " and kProcPathHint).
+std::string proc_file(std::string proc_path, std::string_view file, std::string& buffer,
+                      std::string& error);
 
 // Calls fn(line, line_number) for each line of `text` (1-based; "\r" stripped). Stops early
 // when fn returns false; returns false then.
