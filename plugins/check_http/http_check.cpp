@@ -3,12 +3,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
+#include "vigil_plugin_procfs/human.hpp"
 
 namespace vigil::check_http {
 namespace {
 
 using nlohmann::json;
+using procfs::format_duration;
 
 std::string join_or(const std::vector<std::string>& items) {
   std::string out;
@@ -184,19 +185,6 @@ Verdict judge(const plugin_http::Result& result, const Expectations& expect, int
     }
   }
   return v;
-}
-
-std::string format_duration(double seconds) {
-  char buffer[32];
-  const double ms = seconds * 1000.0;
-  if (ms < 10) {
-    std::snprintf(buffer, sizeof buffer, "%.1f ms", ms);
-  } else if (ms < 1000) {
-    std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.2f s", seconds);
-  }
-  return buffer;
 }
 
 }  // namespace vigil::check_http

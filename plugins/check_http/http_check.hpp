@@ -62,7 +62,4 @@ struct Verdict {
 // certificate points into `result`.
 Verdict judge(const plugin_http::Result& result, const Expectations& expect, int64_t now_unix);
 
-// "0.4 ms", "12 ms", "1.52 s": a duration as a person reads it in a message.
-std::string format_duration(double seconds);
-
 }  // namespace vigil::check_http

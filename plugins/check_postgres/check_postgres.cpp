@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -29,9 +28,14 @@
 #include <vector>
 
 #include "pg_session.hpp"
+#include "vigil_plugin_procfs/human.hpp"
 
 namespace vigil::check_postgres {
 namespace {
+
+using procfs::format_config_duration;
+using procfs::format_latency;
+using procfs::format_percent;
 
 constexpr std::chrono::milliseconds kDefaultTimeout{3000};
 constexpr const char* kUp = "pg_up";
@@ -58,33 +62,6 @@ constexpr const char* kUsageQuery =
     "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')";
 
 constexpr std::size_t kMaxQuotedQuery = 80;
-
-std::string format_ms(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
-  return std::to_string(d.count()) + "ms";
-}
-
-std::string format_seconds(double seconds) {
-  char buf[32];
-  if (seconds < 0.001) {
-    std::snprintf(buf, sizeof buf, "%.2f ms", seconds * 1000);
-  } else if (seconds < 1) {
-    std::snprintf(buf, sizeof buf, "%.1f ms", seconds * 1000);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
-  }
-  return buf;
-}
-
-std::string format_percent(double p) {
-  char buf[32];
-  if (std::fabs(p - std::round(p)) < 0.05) {
-    std::snprintf(buf, sizeof buf, "%.0f %%", p);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %%", p);
-  }
-  return buf;
-}
 
 std::string quote_query(const std::string& query) {
   std::string out = "\"";
@@ -156,11 +133,13 @@ class PostgresCheck final : public HealthCheck {
     if (cfg.is_set("timeout")) {
       timeout_ = cfg.duration("timeout");
       if (timeout_.count() <= 0)
-        return Status::invalid_argument("option \"timeout\" is " + format_ms(timeout_) +
+        return Status::invalid_argument("option \"timeout\" is " +
+                                        format_config_duration(timeout_) +
                                         "; expected a positive duration such as \"3s\"");
       if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
-        host().warn("option \"timeout\" (" + format_ms(timeout_) +
-                    ") is not below the instance's timeout (" + format_ms(cfg.timeout()) +
+        host().warn("option \"timeout\" (" + format_config_duration(timeout_) +
+                    ") is not below the instance's timeout (" +
+                    format_config_duration(cfg.timeout()) +
                     "): a slow server will be reported as a hung check instead of critical");
     } else if (cfg.timeout().count() > 0) {
       // Inside the host's own per-call timeout, so that a slow server is this check's
@@ -265,7 +244,8 @@ class PostgresCheck final : public HealthCheck {
       }
       if (!session_.connect(params, deadline, o.error)) {
         if (o.error == "timed out waiting for the server")
-          o.error = "no answer within " + format_ms(timeout_) + " (option \"timeout\")";
+          o.error =
+              "no answer within " + format_config_duration(timeout_) + " (option \"timeout\")";
         o.error = "cannot connect to " + session_.target() + ": " + o.error;
         return o;
       }
@@ -293,7 +273,7 @@ class PostgresCheck final : public HealthCheck {
         session_.close();
         return o;
       }
-      o.error = q.timed_out ? "did not finish within " + format_ms(timeout_) +
+      o.error = q.timed_out ? "did not finish within " + format_config_duration(timeout_) +
                                   " (option \"timeout\"; the server cancels it through "
                                   "statement_timeout)"
                             : q.error;
@@ -312,7 +292,8 @@ class PostgresCheck final : public HealthCheck {
     std::string failure;
     QueryResult usage = session_.exec(kUsageQuery, deadline);
     if (!usage.ok) {
-      failure = usage.timed_out ? "no answer within " + format_ms(timeout_) : usage.error;
+      failure =
+          usage.timed_out ? "no answer within " + format_config_duration(timeout_) : usage.error;
     } else if (usage.rows.size() != 1 || usage.rows[0].size() != 2 ||
                !to_number(usage.rows[0][0], o.max_connections) ||
                !to_number(usage.rows[0][1], o.client_connections)) {
@@ -321,7 +302,8 @@ class PostgresCheck final : public HealthCheck {
     if (failure.empty()) {
       QueryResult activity = session_.exec(kActivityQuery, deadline);
       if (!activity.ok) {
-        failure = activity.timed_out ? "no answer within " + format_ms(timeout_) : activity.error;
+        failure = activity.timed_out ? "no answer within " + format_config_duration(timeout_)
+                                     : activity.error;
       } else {
         for (const auto& row : activity.rows) {
           Activity a;
@@ -387,7 +369,7 @@ class PostgresCheck final : public HealthCheck {
       r.message = o.error;
       return;
     }
-    std::string head = session_.target() + ": query ran in " + format_seconds(o.query_seconds);
+    std::string head = session_.target() + ": query ran in " + format_latency(o.query_seconds);
     if (!o.stats_ok) {
       r.status = VIGIL_HEALTH_UNKNOWN;
       r.message = head + ", but " + o.error;

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -26,9 +25,15 @@
 
 #include "redis_connection.hpp"
 #include "resp.hpp"
+#include "vigil_plugin_procfs/human.hpp"
 
 namespace vigil::check_redis {
 namespace {
+
+using procfs::format_bytes;
+using procfs::format_config_duration;
+using procfs::format_latency;
+using procfs::format_percent;
 
 constexpr std::chrono::milliseconds kDefaultTimeout{3000};
 constexpr const char* kUp = "redis_up";
@@ -40,45 +45,6 @@ constexpr const char* kMasterLinkUp = "redis_master_link_up";
 constexpr const char* kUptime = "redis_uptime_in_seconds";
 constexpr const char* kInstanceInfo = "redis_instance_info";
 constexpr const char* kPingDuration = "vigil_redis_ping_duration_seconds";
-
-std::string format_ms(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
-  return std::to_string(d.count()) + "ms";
-}
-
-std::string format_seconds(double seconds) {
-  char buf[32];
-  if (seconds < 0.001) {
-    std::snprintf(buf, sizeof buf, "%.2f ms", seconds * 1000);
-  } else if (seconds < 1) {
-    std::snprintf(buf, sizeof buf, "%.1f ms", seconds * 1000);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.2f s", seconds);
-  }
-  return buf;
-}
-
-std::string format_percent(double p) {
-  char buf[32];
-  if (std::fabs(p - std::round(p)) < 0.05) {
-    std::snprintf(buf, sizeof buf, "%.0f %%", p);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %%", p);
-  }
-  return buf;
-}
-
-std::string format_bytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
-  return buf;
-}
 
 // The password is the file's first line, as with a Docker or Kubernetes secret file.
 bool read_password(const std::string& path, std::string& password, std::string& error) {
@@ -157,11 +123,13 @@ class RedisCheck final : public HealthCheck {
     if (cfg.is_set("timeout")) {
       timeout_ = cfg.duration("timeout");
       if (timeout_.count() <= 0)
-        return Status::invalid_argument("option \"timeout\" is " + format_ms(timeout_) +
+        return Status::invalid_argument("option \"timeout\" is " +
+                                        format_config_duration(timeout_) +
                                         "; expected a positive duration such as \"3s\"");
       if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
-        host().warn("option \"timeout\" (" + format_ms(timeout_) +
-                    ") is not below the instance's timeout (" + format_ms(cfg.timeout()) +
+        host().warn("option \"timeout\" (" + format_config_duration(timeout_) +
+                    ") is not below the instance's timeout (" +
+                    format_config_duration(cfg.timeout()) +
                     "): a slow server will be reported as a hung check instead of critical");
     } else if (cfg.timeout().count() > 0) {
       // Inside the host's own per-call timeout, so that a slow server is this check's
@@ -233,7 +201,7 @@ class RedisCheck final : public HealthCheck {
   };
 
   std::string no_answer() const {
-    return "no answer within " + format_ms(timeout_) + " (option \"timeout\")";
+    return "no answer within " + format_config_duration(timeout_) + " (option \"timeout\")";
   }
 
   Outcome attempt(Clock::time_point deadline) {
@@ -364,7 +332,7 @@ class RedisCheck final : public HealthCheck {
       return;
     }
     const std::string prefix = address_.text() + ": ";
-    const std::string pong = "PONG in " + format_seconds(o.ping_seconds);
+    const std::string pong = "PONG in " + format_latency(o.ping_seconds);
     if (!o.info_ok) {
       r.status = VIGIL_HEALTH_UNKNOWN;
       r.message = prefix + pong + ", but " + o.error;

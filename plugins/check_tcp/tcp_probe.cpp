@@ -13,10 +13,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include "vigil_plugin_procfs/human.hpp"
+
 namespace vigil::check_tcp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using procfs::format_duration;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -212,18 +215,6 @@ std::string printable(const std::string& text, std::size_t max, bool in_quotes) 
 std::string host_port(const std::string& host, uint16_t port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
-}
-
-std::string format_duration(double seconds) {
-  char buffer[32];
-  const double ms = seconds * 1000.0;
-  if (ms < 10)
-    std::snprintf(buffer, sizeof buffer, "%.1f ms", ms);
-  else if (ms < 1000)
-    std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
-  else
-    std::snprintf(buffer, sizeof buffer, "%.2f s", seconds);
-  return buffer;
 }
 
 std::string describe(const ProbeOptions& o, const ProbeResult& r) {

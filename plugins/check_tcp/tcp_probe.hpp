@@ -62,7 +62,4 @@ std::string printable(const std::string& text, std::size_t max = 80, bool in_quo
 // "db.internal:5432", "127.0.0.1:5432", "[::1]:5432".
 std::string host_port(const std::string& host, uint16_t port);
 
-// "0.4 ms", "12 ms", "1.52 s".
-std::string format_duration(double seconds);
-
 }  // namespace vigil::check_tcp

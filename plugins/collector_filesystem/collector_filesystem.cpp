@@ -21,6 +21,7 @@
 #include "disk_space.hpp"
 #include "mount_table.hpp"
 #include "stat_helpers.hpp"
+#include "vigil_plugin_procfs/human.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_filesystem {
@@ -41,12 +42,6 @@ constexpr const char* kValueHelp[kValueCount] = {
 constexpr const char* kDeviceError = "node_filesystem_device_error";
 constexpr const char* kDeviceErrorHelp =
     "Whether an error occurred while getting statistics for the given device.";
-
-std::string duration_text(std::chrono::milliseconds d) {
-  const auto ms = d.count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
 
 bool valid_percent(double v) {
   return v >= 0 && v <= 100;
@@ -91,17 +86,19 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
 
     stat_timeout_ = config.duration("stat_timeout");
     if (stat_timeout_.count() <= 0)
-      return Status::invalid_argument("option \"stat_timeout\" is " + duration_text(stat_timeout_) +
+      return Status::invalid_argument("option \"stat_timeout\" is " +
+                                      procfs::format_config_duration(stat_timeout_) +
                                       "; expected a positive duration such as \"5s\"");
     // The host gives up on a call after the instance's timeout; a collect that waited the full
     // stat_timeout for a dead mount would be reported as hung itself.
     const auto instance_timeout = config.timeout();
     if (instance_timeout.count() > 0 && stat_timeout_ >= instance_timeout) {
       const auto clamped = instance_timeout * 4 / 5;
-      const std::string why = "stat_timeout " + duration_text(stat_timeout_) +
-                              " is not below the instance's timeout " +
-                              duration_text(instance_timeout) + ": a mount is given up on after " +
-                              duration_text(clamped) + " instead, so the call ends in time";
+      const std::string why =
+          "stat_timeout " + procfs::format_config_duration(stat_timeout_) +
+          " is not below the instance's timeout " +
+          procfs::format_config_duration(instance_timeout) + ": a mount is given up on after " +
+          procfs::format_config_duration(clamped) + " instead, so the call ends in time";
       // Config cannot tell a default from a value the user wrote; the default is 5s.
       if (stat_timeout_ != std::chrono::milliseconds(5000)) {
         host().warn(why + "; raise the instance's \"timeout\" or lower \"stat_timeout\"");
@@ -231,8 +228,8 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
       }
       readings.push_back(std::move(r));
     }
-    DiskVerdict verdict =
-        evaluate_disk_space(readings, warning_, critical_, duration_text(stat_timeout_));
+    DiskVerdict verdict = evaluate_disk_space(readings, warning_, critical_,
+                                              procfs::format_config_duration(stat_timeout_));
     result.status = verdict.status;
     result.message = std::move(verdict.message);
     return Status::ok();
@@ -305,7 +302,7 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
   void report(const std::string& name, const MountEntry& m, const StatOutcome& o) {
     if (o.became_stuck)
       host().warn(name + " (" + m.device + ", " + m.fs_type + ") did not answer statvfs within " +
-                  duration_text(stat_timeout_) +
+                  procfs::format_config_duration(stat_timeout_) +
                   ": node_filesystem_device_error is 1 and its other series are withdrawn; it is "
                   "not asked again until that call returns");
     if (o.recovered) host().info(name + " answers statvfs again");

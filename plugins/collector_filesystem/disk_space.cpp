@@ -1,22 +1,12 @@
 // See disk_space.hpp.
 #include "disk_space.hpp"
 
-#include <cstdio>
+#include "vigil_plugin_procfs/human.hpp"
 
 namespace vigil::collector_filesystem {
 namespace {
 
-std::string fixed1(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.1f", value);
-  return buffer;
-}
-
-std::string number(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%g", value);
-  return buffer;
-}
+using procfs::format_number;
 
 double used_percent(const DiskReading& r) {
   // Multiplying first keeps whole percentages exact: 80 of 100 GiB is 80%, not 79.999...%.
@@ -24,24 +14,10 @@ double used_percent(const DiskReading& r) {
 }
 
 std::string describe(const DiskReading& r) {
-  return r.name + " " + fixed1(used_percent(r)) + "% used (" +
-         format_bytes(r.size_bytes - r.avail_bytes) + " of " + format_bytes(r.size_bytes) + ")";
+  return r.name + " " + procfs::format_usage(r.size_bytes - r.avail_bytes, r.size_bytes);
 }
 
 }  // namespace
-
-std::string format_bytes(double bytes) {
-  static const char* const kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return number(bytes < 0 ? 0 : bytes) + " B";
-  double value = bytes / 1024;
-  std::size_t unit = 0;
-  // 1023.96 MiB would print as "1024.0 MiB": that is the next unit's "1.0".
-  while (value >= 1023.95 && unit + 1 < sizeof kUnits / sizeof kUnits[0]) {
-    value /= 1024;
-    ++unit;
-  }
-  return fixed1(value) + " " + kUnits[unit];
-}
 
 DiskVerdict evaluate_disk_space(const std::vector<DiskReading>& readings, double warning_percent,
                                 double critical_percent, std::string_view timeout_text) {
@@ -87,12 +63,12 @@ DiskVerdict evaluate_disk_space(const std::vector<DiskReading>& readings, double
   std::string others;
   if (over_warning > 1)
     others = "; " + std::to_string(over_warning) + " filesystems at or above " +
-             number(warning_percent) + "%";
+             format_number(warning_percent) + "%";
 
   if (usage == VIGIL_HEALTH_CRITICAL) {
     verdict.status = VIGIL_HEALTH_CRITICAL;
-    verdict.message = describe(*fullest) + ", critical at " + number(critical_percent) + "%" +
-                      others + (problems.empty() ? "" : "; " + problems);
+    verdict.message = describe(*fullest) + ", critical at " + format_number(critical_percent) +
+                      "%" + others + (problems.empty() ? "" : "; " + problems);
     return verdict;
   }
   if (!problems.empty()) {
@@ -108,7 +84,8 @@ DiskVerdict evaluate_disk_space(const std::vector<DiskReading>& readings, double
   }
   verdict.status = usage;
   if (usage == VIGIL_HEALTH_WARNING) {
-    verdict.message = describe(*fullest) + ", warning at " + number(warning_percent) + "%" + others;
+    verdict.message =
+        describe(*fullest) + ", warning at " + format_number(warning_percent) + "%" + others;
   } else {
     verdict.message =
         describe(*fullest) +

@@ -37,7 +37,4 @@ struct DiskVerdict {
 DiskVerdict evaluate_disk_space(const std::vector<DiskReading>& readings, double warning_percent,
                                 double critical_percent, std::string_view timeout_text);
 
-// "6.6 GiB", "512.0 MiB", "12 B": binary units, one decimal.
-std::string format_bytes(double bytes);
-
 }  // namespace vigil::collector_filesystem

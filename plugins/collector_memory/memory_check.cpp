@@ -1,22 +1,13 @@
 // See memory_check.hpp.
 #include "memory_check.hpp"
 
-#include <cstdio>
+#include "vigil_plugin_procfs/human.hpp"
 
 namespace vigil::collector_memory {
 namespace {
 
-std::string fixed1(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.1f", value);
-  return buffer;
-}
-
-std::string number(double value) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%g", value);
-  return buffer;
-}
+using procfs::format_number;
+using procfs::format_usage;
 
 const MeminfoField* find(const std::vector<MeminfoField>& fields, const char* key) {
   for (const MeminfoField& f : fields)
@@ -33,8 +24,8 @@ vigil_health_status judge(double used_percent, std::optional<double> warning,
 
 std::string limit_text(vigil_health_status status, std::optional<double> warning,
                        std::optional<double> critical) {
-  if (status == VIGIL_HEALTH_CRITICAL) return ", critical at " + number(*critical) + "%";
-  if (status == VIGIL_HEALTH_WARNING) return ", warning at " + number(*warning) + "%";
+  if (status == VIGIL_HEALTH_CRITICAL) return ", critical at " + format_number(*critical) + "%";
+  if (status == VIGIL_HEALTH_WARNING) return ", warning at " + format_number(*warning) + "%";
   return "";
 }
 
@@ -47,19 +38,6 @@ vigil_health_status worse(vigil_health_status a, vigil_health_status b) {
 }
 
 }  // namespace
-
-std::string format_bytes(double bytes) {
-  static const char* const kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return number(bytes < 0 ? 0 : bytes) + " B";
-  double value = bytes / 1024;
-  std::size_t unit = 0;
-  // 1023.96 MiB would print as "1024.0 MiB": that is the next unit's "1.0".
-  while (value >= 1023.95 && unit + 1 < sizeof kUnits / sizeof kUnits[0]) {
-    value /= 1024;
-    ++unit;
-  }
-  return fixed1(value) + " " + kUnits[unit];
-}
 
 MemoryVerdict evaluate_memory(const std::vector<MeminfoField>& fields,
                               const MemoryThresholds& thresholds) {
@@ -85,8 +63,7 @@ MemoryVerdict evaluate_memory(const std::vector<MeminfoField>& fields,
   // Multiplying first keeps whole percentages exact.
   const double used_percent = used * 100.0 / total->value;
   vigil_health_status status = judge(used_percent, thresholds.warning, thresholds.critical);
-  verdict.message = "memory " + fixed1(used_percent) + "% used (" + format_bytes(used) + " of " +
-                    format_bytes(total->value) + ")" + estimated +
+  verdict.message = "memory " + format_usage(used, total->value) + estimated +
                     limit_text(status, thresholds.warning, thresholds.critical);
 
   if (thresholds.swap_warning || thresholds.swap_critical) {
@@ -99,8 +76,7 @@ MemoryVerdict evaluate_memory(const std::vector<MeminfoField>& fields,
       const double swap_percent = swap_used * 100.0 / swap_total->value;
       vigil_health_status swap_status =
           judge(swap_percent, thresholds.swap_warning, thresholds.swap_critical);
-      verdict.message += "; swap " + fixed1(swap_percent) + "% used (" + format_bytes(swap_used) +
-                         " of " + format_bytes(swap_total->value) + ")" +
+      verdict.message += "; swap " + format_usage(swap_used, swap_total->value) +
                          limit_text(swap_status, thresholds.swap_warning, thresholds.swap_critical);
       status = worse(status, swap_status);
     }

@@ -35,7 +35,4 @@ struct MemoryVerdict {
 MemoryVerdict evaluate_memory(const std::vector<MeminfoField>& fields,
                               const MemoryThresholds& thresholds);
 
-// "6.6 GiB", "512.0 MiB", "12 B": binary units, one decimal.
-std::string format_bytes(double bytes);
-
 }  // namespace vigil::collector_memory

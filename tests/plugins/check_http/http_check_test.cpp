@@ -6,10 +6,13 @@
 
 #include <string>
 
+#include "vigil_plugin_procfs/human.hpp"
+
 using namespace vigil::check_http;
 using vigil::plugin_http::Certificate;
 using vigil::plugin_http::ErrorKind;
 using vigil::plugin_http::Result;
+using vigil::procfs::format_duration;
 
 namespace {
 

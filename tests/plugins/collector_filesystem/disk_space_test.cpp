@@ -4,7 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "vigil_plugin_procfs/human.hpp"
+
 using namespace vigil::collector_filesystem;
+using vigil::procfs::format_bytes;
 using State = DiskReading::State;
 
 namespace {
