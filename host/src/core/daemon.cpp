@@ -113,7 +113,9 @@ int Daemon::run() {
   auto last_refresh = Clock::now();
   auto last_gc = Clock::now();
   for (;;) {
-    timespec wait{1, 0};
+    // Signals end the wait at once; the timeout only paces housekeeping, so it can be long and
+    // an idle agent stays asleep.
+    timespec wait{5, 0};
     int sig = sigtimedwait(&signals, nullptr, &wait);
     if (sig == SIGINT || sig == SIGTERM) {
       log::host()->info("{} received; stopping (deadline {})", sig == SIGINT ? "SIGINT" : "SIGTERM",
