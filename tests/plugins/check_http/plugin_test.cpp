@@ -5,11 +5,8 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "load_plugin.hpp"
+#include "loopback.hpp"
 #include "support/test_servers.hpp"
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -20,38 +17,18 @@
 using Catch::Matchers::Contains;
 using Catch::Matchers::Matches;
 using Catch::Matchers::StartsWith;
+using vigil::testing::ClosedPort;
 using vigil::testing::FakeHost;
 using vigil::testing::HttpTestServer;
+using vigil::testing::plugin;
 using vigil::testing::TempDir;
 using vigil::testing::TlsTestServer;
 
 namespace {
 
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
 vigil::Labels labels_for(const std::string& url, const std::string& check = "test") {
   return {{"check", check}, {"url", url}};
 }
-
-// Bound but not listening: connections to it are refused.
-struct ClosedPort {
-  int fd = -1;
-  uint16_t port = 0;
-  ClosedPort() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-  }
-  ~ClosedPort() { ::close(fd); }
-};
 
 int64_t now_unix() {
   return static_cast<int64_t>(std::time(nullptr));

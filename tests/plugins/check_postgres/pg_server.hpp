@@ -11,10 +11,8 @@
 
 #include <fcntl.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.hpp"
+
 extern char** environ;
 
 namespace vigil::testing::pg {
@@ -41,21 +41,6 @@ namespace fs = std::filesystem;
 inline constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
 inline constexpr const char* kPassword = "tcp-only-Secret-42";
 inline constexpr int kMaxConnections = 10;
-
-// A port nothing listens on right now (the kernel's pick for port 0).
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 inline std::string read_text(const fs::path& path) {
   std::ifstream in(path);

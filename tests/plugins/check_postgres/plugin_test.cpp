@@ -4,6 +4,8 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 #include "pg_server.hpp"
 
@@ -13,21 +15,18 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 using Catch::Contains;
 using vigil::testing::FakeHost;
+using vigil::testing::plugin;
+using vigil::testing::run_check;
+using vigil::testing::SecretFile;
 namespace pg = vigil::testing::pg;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
 
 // One server per test process (ctest runs each test case in its own process); nullptr when
 // PostgreSQL is not installed.
@@ -37,40 +36,6 @@ pg::Server* server() {
   if (!s) WARN("skipped: " << why);
   return s.get();
 }
-
-const char* status_name(vigil_health_status s) {
-  switch (s) {
-    case VIGIL_HEALTH_OK:
-      return "ok";
-    case VIGIL_HEALTH_WARNING:
-      return "warning";
-    case VIGIL_HEALTH_CRITICAL:
-      return "critical";
-    default:
-      return "unknown";
-  }
-}
-
-// "critical: <message>", so a failed assertion shows what the check said.
-std::string run_check(vigil::testing::FakeInstance& inst) {
-  vigil::Status s = inst.check();
-  REQUIRE(s.to_string() == "ok");
-  return std::string(status_name(inst.health().status)) + ": " + inst.health().message;
-}
-
-// A file holding `text` with mode 0600, removed at scope exit.
-struct SecretFile {
-  std::string path;
-  explicit SecretFile(const std::string& text) {
-    char tmpl[] = "/tmp/vigil_pg_secret_XXXXXX";
-    int fd = ::mkstemp(tmpl);
-    REQUIRE(fd >= 0);
-    ::close(fd);
-    path = tmpl;
-    std::ofstream(path) << text;
-  }
-  ~SecretFile() { std::remove(path.c_str()); }
-};
 
 }  // namespace
 
@@ -151,7 +116,7 @@ TEST_CASE("start-up warnings: a timeout the host would cut short, a readable pas
 
 TEST_CASE("a port where nothing listens is critical with libpq's reason and pg_up 0") {
   FakeHost host;
-  int port = pg::free_port();
+  int port = vigil::testing::free_port();
   auto inst = host.create(plugin(), {{"conninfo", "host=127.0.0.1 port=" + std::to_string(port) +
                                                       " user=vigil dbname=postgres"}});
   std::string result = run_check(inst);

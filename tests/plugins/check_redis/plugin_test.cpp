@@ -5,51 +5,32 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 #include "redis_server.hpp"
+#include "tcp_test_server.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 using Catch::Contains;
+using vigil::testing::banner;
 using vigil::testing::FakeHost;
+using vigil::testing::plugin;
+using vigil::testing::run_check;
+using vigil::testing::SecretFile;
+using vigil::testing::TcpTestServer;
 namespace rd = vigil::testing::redis;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-const char* status_name(vigil_health_status s) {
-  switch (s) {
-    case VIGIL_HEALTH_OK:
-      return "ok";
-    case VIGIL_HEALTH_WARNING:
-      return "warning";
-    case VIGIL_HEALTH_CRITICAL:
-      return "critical";
-    default:
-      return "unknown";
-  }
-}
-
-// "critical: <message>", so a failed assertion shows what the check said.
-std::string run_check(vigil::testing::FakeInstance& inst) {
-  vigil::Status s = inst.check();
-  REQUIRE(s.to_string() == "ok");
-  return std::string(status_name(inst.health().status)) + ": " + inst.health().message;
-}
 
 // Runs the check until its result contains `text` (a replica syncing, a master noticing its
 // replica), generously bounded; returns the last result.
@@ -82,64 +63,6 @@ std::string installed_version() {
   REQUIRE(v != std::string::npos);
   return out.substr(v + 2, out.find(' ', v) - v - 2);
 }
-
-// A file holding `text` with mode 0600, removed at scope exit.
-struct SecretFile {
-  std::string path;
-  explicit SecretFile(const std::string& text) {
-    char tmpl[] = "/tmp/vigil_redis_secret_XXXXXX";
-    int fd = ::mkstemp(tmpl);
-    REQUIRE(fd >= 0);
-    ::close(fd);
-    path = tmpl;
-    std::ofstream(path) << text;
-  }
-  ~SecretFile() { std::remove(path.c_str()); }
-};
-
-// A TCP listener on a free loopback port that is not Redis. With a reply, it answers every
-// connection with it and closes; without, it never accepts, so a client's connect succeeds
-// (through the backlog) and then waits for an answer that never comes.
-class FakePeer {
- public:
-  explicit FakePeer(std::string reply = "") : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
-    REQUIRE(::listen(fd_, 8) == 0);
-    if (!reply_.empty()) thread_ = std::thread([this] { serve(); });
-  }
-  ~FakePeer() {
-    stop_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    if (thread_.joinable()) thread_.join();
-    ::close(fd_);
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      ::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
-      ::close(c);
-    }
-  }
-  std::string reply_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -185,7 +108,7 @@ TEST_CASE("options that cannot work are refused at start, naming the option") {
 
 TEST_CASE("a port where nothing listens is critical with the system's reason and redis_up 0") {
   FakeHost host;
-  const std::string address = "127.0.0.1:" + std::to_string(rd::free_port());
+  const std::string address = "127.0.0.1:" + std::to_string(vigil::testing::free_port());
   auto inst = host.create(plugin(), {{"address", address}});
   CHECK(run_check(inst) == "critical: cannot connect to " + address + ": Connection refused");
   CHECK(host.value("redis_up") == 0);
@@ -389,7 +312,8 @@ TEST_CASE("a restarted server is reconnected in the same check, a killed one is 
 TEST_CASE("a peer that is not Redis, or does not answer, is critical within the timeout") {
   FakeHost host;
   SECTION("an HTTP server") {
-    FakePeer http("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    // Answers every connection at once, without reading the PING, and closes it.
+    TcpTestServer http(banner("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", true));
     auto inst = host.create(plugin(), {{"address", http.address()}});
     CHECK_THAT(run_check(inst), Contains("critical: PING to " + http.address() + " failed: ") &&
                                     Contains("expected a Redis (RESP) reply") &&
@@ -397,7 +321,7 @@ TEST_CASE("a peer that is not Redis, or does not answer, is critical within the 
     CHECK(host.value("redis_up") == 0);
   }
   SECTION("a listener that never answers, with no timeout option: 80 % of the instance's") {
-    FakePeer silent;
+    TcpTestServer silent(vigil::testing::silent(), /*accept_connections=*/false);
     vigil::testing::InstanceSettings settings;
     settings.timeout = std::chrono::seconds(1);
     auto inst = host.create(plugin(), {{"address", silent.address()}}, settings);
@@ -412,7 +336,7 @@ TEST_CASE("a peer that is not Redis, or does not answer, is critical within the 
     CHECK(host.logged("option \"timeout\" (5s) is not below the instance's timeout (2s)"));
   }
   SECTION("a listener that never answers") {
-    FakePeer silent;
+    TcpTestServer silent(vigil::testing::silent(), /*accept_connections=*/false);
     auto inst = host.create(plugin(), {{"address", silent.address()}, {"timeout", "300ms"}});
     auto start = std::chrono::steady_clock::now();
     CHECK(run_check(inst) == "critical: PING to " + silent.address() +

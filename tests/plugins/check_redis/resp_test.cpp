@@ -6,22 +6,15 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "files.hpp"
 
 using namespace vigil::check_redis;
 using Catch::Contains;
+using vigil::testing::read_fixture;
 
 namespace {
-
-std::string read_fixture(const std::string& name) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + name);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // INFO as the server sends it: CRLF line ends.
 std::string with_crlf(const std::string& text) {

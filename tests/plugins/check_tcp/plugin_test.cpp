@@ -1,37 +1,27 @@
 // The built check_tcp.so, loaded with dlopen and run through the SDK's fake host: against
 // listeners started by the test and against a real redis-server (Debian's package) started in a
-// temporary directory on a free loopback port.
+// temporary directory on a free loopback port (support/redis_server.hpp, as check_redis' tests).
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
 #include "load_plugin.hpp"
+#include "redis_server.hpp"
 #include "tcp_test_server.hpp"
-
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <string>
-#include <thread>
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::Matches;
 using Catch::Matchers::StartsWith;
 using vigil::testing::ClosedPort;
 using vigil::testing::FakeHost;
+using vigil::testing::plugin;
 using vigil::testing::TcpTestServer;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
 
 std::string port_text(uint16_t port) {
   return std::to_string(port);
@@ -39,64 +29,6 @@ std::string port_text(uint16_t port) {
 
 vigil::Labels labels_for(uint16_t port, const std::string& check = "test") {
   return {{"check", check}, {"target", "127.0.0.1:" + std::to_string(port)}};
-}
-
-// redis-server on 127.0.0.1 and a port that was free a moment ago, persistence off, in its own
-// temporary directory; killed and removed by the destructor.
-class RedisServer {
- public:
-  RedisServer() {
-    char tmpl[] = "/tmp/vigil_check_tcp_redis_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
-    {
-      ClosedPort probe;  // the kernel's pick, released just before redis binds it
-      port_ = probe.port;
-    }
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      std::string port = std::to_string(port_), dir = dir_.string();
-      ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
-               "--dir", dir.c_str(), "--save", "", "--appendonly", "no", "--loglevel", "warning",
-               "--logfile", (dir + "/redis.log").c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    // Up once it accepts a connection; a few seconds at most on a busy machine.
-    for (int i = 0; i < 200 && !accepting(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-
-  uint16_t port() const { return port_; }
-  bool accepting() const {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port_);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-  }
-
- private:
-  std::filesystem::path dir_;
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
-};
-
-bool have_redis() {
-  return std::system("command -v redis-server >/dev/null 2>&1") == 0;
 }
 
 }  // namespace
@@ -218,25 +150,26 @@ TEST_CASE("options that cannot work are refused when the instance is created") {
 }
 
 TEST_CASE("a real redis-server answers PING with +PONG") {
-  if (!have_redis()) FAIL("redis-server is needed (apt-get install redis-server)");
-  RedisServer redis;
-  REQUIRE(redis.accepting());
+  std::string why;
+  auto redis = vigil::testing::redis::Server::start({}, why);
+  if (!redis) FAIL(why);
   FakeHost host;
   auto ping = host.create(plugin(),
                           {{"host", "127.0.0.1"},
-                           {"port", port_text(redis.port())},
+                           {"port", port_text(redis->port())},
                            {"send", "PING\r\n"},
                            {"expect", "+PONG"}},
                           {"redis_ping"});
   REQUIRE(ping.check().is_ok());
   INFO(ping.health().message);
   CHECK(ping.health().status == VIGIL_HEALTH_OK);
-  CHECK(host.value("vigil_tcp_check_duration_seconds", labels_for(redis.port(), "redis_ping")) > 0);
+  CHECK(host.value("vigil_tcp_check_duration_seconds", labels_for(redis->port(), "redis_ping")) >
+        0);
 
   SECTION("redis says nothing first, so expecting a banner times out") {
     auto banner = host.create(plugin(),
                               {{"host", "127.0.0.1"},
-                               {"port", port_text(redis.port())},
+                               {"port", port_text(redis->port())},
                                {"expect", "+PONG"},
                                {"timeout", "300ms"}},
                               {"redis_banner"});
@@ -247,7 +180,7 @@ TEST_CASE("a real redis-server answers PING with +PONG") {
   SECTION("a wrong command gets redis' error, which is not +PONG") {
     auto wrong = host.create(plugin(),
                              {{"host", "127.0.0.1"},
-                              {"port", port_text(redis.port())},
+                              {"port", port_text(redis->port())},
                               {"send", "NOSUCHCOMMAND\r\n"},
                               {"expect", "+PONG"},
                               {"timeout", "500ms"}},

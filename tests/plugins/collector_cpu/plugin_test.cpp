@@ -3,30 +3,21 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
-namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
 
 double hz() {
   return static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -37,17 +28,9 @@ vigil::Labels cpu_mode(const char* cpu, const char* mode) {
 }
 
 // A writable procfs stand-in whose stat file a test can replace between collects.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_cpu_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-  ~TempProc() { fs::remove_all(dir); }
-  void use(const std::string& fixture_name) {
-    fs::copy_file(fixture(fixture_name), dir / "stat", fs::copy_options::overwrite_existing);
-  }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_cpu_test") {}
+  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "stat"); }
 };
 
 }  // namespace
@@ -126,7 +109,7 @@ TEST_CASE("a CPU that goes offline leaves the exposition when the host can unreg
   TempProc proc;
   proc.use("four_cpus/stat");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_cpu_seconds_total", cpu_mode("2", "idle")));
 
@@ -150,7 +133,7 @@ TEST_CASE("on a 1.0 host without unregister, an offline CPU is only no longer wr
   TempProc proc;
   proc.use("four_cpus/stat");
   FakeHost host(FakeHost::api_size_1_0);
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   proc.use("cpu2_offline/stat");
   REQUIRE(inst.collect().is_ok());
@@ -181,12 +164,12 @@ TEST_CASE("a stat file that turns malformed fails the collect with the file and 
   TempProc proc;
   proc.use("four_cpus/stat");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
-  { std::ofstream(proc.dir / "stat") << "cpu0 1 2 three\n"; }
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
+  proc.write("stat", "cpu0 1 2 three\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "stat").string()) && Catch::Contains("line 1"));
+             Catch::Contains((proc.path() / "stat").string()) && Catch::Contains("line 1"));
 }
 
 TEST_CASE("the machine's own /proc gives a positive idle time for cpu 0") {

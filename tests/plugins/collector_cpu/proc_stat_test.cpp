@@ -4,24 +4,17 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "files.hpp"
 
 using vigil::collector_cpu::CpuTimes;
 using vigil::collector_cpu::MonotonicCpuTimes;
 using vigil::collector_cpu::parse_proc_stat;
 using vigil::collector_cpu::ProcStat;
+using vigil::testing::read_fixture;
 
 namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 ProcStat parse_ok(const std::string& text, double user_hz = 100) {
   ProcStat stat;

@@ -5,22 +5,15 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "files.hpp"
+
 using namespace vigil::collector_diskstats;
+using vigil::testing::read_fixture;
 
 namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<DiskStats> parse_ok(const std::string& text) {
   std::vector<DiskStats> disks;
@@ -127,7 +120,7 @@ TEST_CASE("udev's E: lines give node_disk_info's identity labels") {
   CHECK(info.serial == "vigil-serial-1");  // ID_SERIAL_SHORT, as node_exporter 1.5
   CHECK(info.revision == "2.5+");
 
-  UdevInfo missing = read_udev_info(std::string(FIXTURES_DIR) + "/udev", 8, 0);
+  UdevInfo missing = read_udev_info(vigil::testing::fixture("udev"), 8, 0);
   CHECK(missing.model.empty());
   CHECK(missing.serial.empty());
 }

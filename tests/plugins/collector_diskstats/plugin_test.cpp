@@ -4,6 +4,7 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <catch2/catch.hpp>
@@ -19,18 +20,11 @@
 namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
 using vigil::testing::OptionMap;
+using vigil::testing::plugin;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
 
 OptionMap options(const std::string& proc, OptionMap extra = {}) {
   extra["proc_path"] = proc;
@@ -77,18 +71,10 @@ std::set<std::string> devices(const FakeHost& host, const char* family = "node_d
 }
 
 // A writable procfs stand-in whose diskstats a test can replace between collects.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_diskstats_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-  ~TempProc() { fs::remove_all(dir); }
-  void use(const std::string& fixture_name) {
-    fs::copy_file(fixture(fixture_name), dir / "diskstats", fs::copy_options::overwrite_existing);
-  }
-  void write(const std::string& text) { std::ofstream(dir / "diskstats") << text; }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_diskstats_test") {}
+  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "diskstats"); }
+  void write(const std::string& text) { TempDir::write("diskstats", text); }
 };
 
 }  // namespace
@@ -231,7 +217,7 @@ TEST_CASE("a disk that disappears leaves the exposition and comes back when it r
   TempProc proc;
   proc.use("kernel_5_5/diskstats");
   FakeHost host;
-  auto inst = host.create(plugin(), options(proc.dir.string()));
+  auto inst = host.create(plugin(), options(proc.path().string()));
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_disk_reads_completed_total", device("sr0")));
 
@@ -255,7 +241,7 @@ TEST_CASE("a name that now has other device numbers gets a new node_disk_info") 
   TempProc proc;
   proc.write("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n");
   FakeHost host;
-  auto inst = host.create(plugin(), options(proc.dir.string()));
+  auto inst = host.create(plugin(), options(proc.path().string()));
   REQUIRE(inst.collect().is_ok());
   CHECK(host.has("node_disk_info", {{"device", "sda"}, {"major", "8"}, {"minor", "0"}}));
 
@@ -271,7 +257,7 @@ TEST_CASE("on a 1.0 host without unregister, a vanished disk is only no longer w
   TempProc proc;
   proc.write("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 16 sdb 1 2 3 4 5 6 7 8 9 10 11\n");
   FakeHost host(FakeHost::api_size_1_0);
-  auto inst = host.create(plugin(), options(proc.dir.string()));
+  auto inst = host.create(plugin(), options(proc.path().string()));
   REQUIRE(inst.collect().is_ok());
   proc.write("8 0 sda 2 2 3 4 5 6 7 8 9 10 11\n");
   REQUIRE(inst.collect().is_ok());
@@ -293,13 +279,13 @@ TEST_CASE("a diskstats that turns malformed fails the collect with the file and 
   TempProc proc;
   proc.use("kernel_5_5/diskstats");
   FakeHost host;
-  auto inst = host.create(plugin(), options(proc.dir.string()));
+  auto inst = host.create(plugin(), options(proc.path().string()));
   REQUIRE(inst.collect().is_ok());
   proc.write("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 1 sda1 1 2\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "diskstats").string()) && Catch::Contains("line 2"));
+             Catch::Contains((proc.path() / "diskstats").string()) && Catch::Contains("line 2"));
   CHECK(host.unregister_calls() == 0);
 }
 

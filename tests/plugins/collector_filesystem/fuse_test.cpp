@@ -31,15 +31,11 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using vigil::testing::plugin;
 
 namespace {
 
 constexpr int kSkip = 77;
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

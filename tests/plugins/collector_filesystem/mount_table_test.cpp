@@ -4,21 +4,14 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
 #include <set>
-#include <sstream>
+
+#include "files.hpp"
 
 using namespace vigil::collector_filesystem;
+using vigil::testing::read_fixture;
 
 namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 MountFilter default_filter() {
   std::string error;

@@ -4,6 +4,7 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <sys/statvfs.h>
@@ -11,39 +12,26 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 
 namespace fs = std::filesystem;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
 
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
-
 // A procfs stand-in with a mount table the test writes, and a directory to use as a mount point
 // (it lives on whatever filesystem holds /tmp, so statvfs on it is real).
-struct TempTree {
-  fs::path dir;
-  TempTree() {
-    char tmpl[] = "/tmp/vigil_fs_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    fs::create_directories(dir / "proc" / "1");
-    fs::create_directories(dir / "data dir");
+struct TempTree : vigil::testing::TempDir {
+  TempTree() : TempDir("vigil_fs_test") {
+    fs::create_directories(path() / "proc" / "1");
+    fs::create_directories(path() / "data dir");
   }
-  ~TempTree() { fs::remove_all(dir); }
-  std::string proc() const { return (dir / "proc").string(); }
-  std::string data() const { return (dir / "data dir").string(); }
-  void mounts(const std::string& text) { std::ofstream(dir / "proc" / "1" / "mounts") << text; }
+  std::string proc() const { return file("proc"); }
+  std::string data() const { return file("data dir"); }
+  void mounts(const std::string& text) { write("proc/1/mounts", text); }
 };
 
 std::string escape_spaces(const std::string& path) {

@@ -5,6 +5,8 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "fake_disks.hpp"
+#include "files.hpp"
+#include "host_results.hpp"
 #include "stat_helpers.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,22 +14,19 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using vigil::testing::count_logs;
 using vigil::testing::FakeDisks;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
 
 namespace {
 
 constexpr double kBlock = 4096;
 constexpr auto kBound = 5s;  // generous: the hung fake never returns until released
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
 
 vigil::Labels mount(const char* device, const char* fstype, const char* mountpoint) {
   return {{"device", device}, {"fstype", fstype}, {"mountpoint", mountpoint}};
@@ -66,24 +65,10 @@ std::chrono::steady_clock::duration timed(Fn&& fn) {
   return std::chrono::steady_clock::now() - start;
 }
 
-std::size_t count_logs(const FakeHost& host, const std::string& text) {
-  std::size_t n = 0;
-  for (const auto& line : host.logs())
-    if (line.message.find(text) != std::string::npos) ++n;
-  return n;
-}
-
 // A procfs stand-in whose mount table a test can rewrite between collects.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_fs_seam_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    fs::create_directories(dir / "1");
-  }
-  ~TempProc() { fs::remove_all(dir); }
-  void write(const std::string& text) { std::ofstream(dir / "1" / "mounts") << text; }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_fs_seam") { fs::create_directories(path() / "1"); }
+  void write(const std::string& text) { TempDir::write("1/mounts", text); }
 };
 
 }  // namespace
@@ -210,7 +195,7 @@ TEST_CASE("a mount that is unmounted leaves the exposition") {
   TempProc proc;
   proc.write("/dev/nvme0n1p2 / ext4 rw 0 0\nnfs.example.com:/export/home /mnt/nfs nfs4 rw 0 0\n");
   FakeHost host;
-  auto inst = host.create(vigil_plugin_entry(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(vigil_plugin_entry(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_filesystem_avail_bytes", kNfs));
   proc.write("/dev/nvme0n1p2 / ext4 rw 0 0\n");

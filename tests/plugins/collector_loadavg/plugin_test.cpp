@@ -3,42 +3,25 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <stdlib.h>
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 
-namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
 
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
-
 // A writable procfs stand-in whose loadavg file a test can replace between collects.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_loadavg_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-  ~TempProc() { fs::remove_all(dir); }
-  void use(const std::string& fixture_name) {
-    fs::copy_file(fixture(fixture_name), dir / "loadavg", fs::copy_options::overwrite_existing);
-  }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_loadavg_test") {}
+  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "loadavg"); }
 };
 
 }  // namespace
@@ -73,7 +56,7 @@ TEST_CASE("each collect shows the file's current values through the same three s
   TempProc proc;
   proc.use("typical/loadavg");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   const uint64_t registered = host.registrations();
   CHECK(registered == 3);
@@ -116,20 +99,21 @@ TEST_CASE("a loadavg file that turns malformed or vanishes fails the collect, na
   TempProc proc;
   proc.use("typical/loadavg");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
 
-  { std::ofstream(proc.dir / "loadavg") << "garbage\n"; }
+  proc.write("loadavg", "garbage\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "loadavg").string()) && Catch::Contains("'garbage'"));
+             Catch::Contains((proc.path() / "loadavg").string()) && Catch::Contains("'garbage'"));
   CHECK(host.value("node_load1") == 0.21);  // the last good value stays
 
-  fs::remove(proc.dir / "loadavg");
+  proc.remove("loadavg");
   status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(), Catch::Contains("cannot open " + (proc.dir / "loadavg").string()));
+  CHECK_THAT(status.message(),
+             Catch::Contains("cannot open " + (proc.path() / "loadavg").string()));
 }
 
 TEST_CASE("the machine's own /proc gives the same load averages as getloadavg()") {

@@ -4,24 +4,17 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
+
+#include "files.hpp"
 
 using vigil::collector_memory::meminfo_help;
 using vigil::collector_memory::MeminfoField;
 using vigil::collector_memory::parse_meminfo;
+using vigil::testing::read_fixture;
 
 namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::map<std::string, double> by_name(const std::vector<MeminfoField>& fields) {
   std::map<std::string, double> out;

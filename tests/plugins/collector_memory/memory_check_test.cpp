@@ -4,21 +4,16 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
+#include "files.hpp"
 
 using namespace vigil::collector_memory;
 
 namespace {
 
 std::vector<MeminfoField> fixture(const std::string& name) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + name + "/meminfo");
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
   std::vector<MeminfoField> fields;
   std::string error;
-  REQUIRE(parse_meminfo(ss.str(), fields, error));
+  REQUIRE(parse_meminfo(vigil::testing::read_fixture(name + "/meminfo"), fields, error));
   return fields;
 }
 

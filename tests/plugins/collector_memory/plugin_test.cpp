@@ -3,48 +3,25 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
-#include <dlfcn.h>
+#include "files.hpp"
+#include "load_plugin.hpp"
+
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
 
-namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
 
-// The plugin's descriptor, from the real .so. The library stays loaded for the whole run, so no
-// instance can outlive its code.
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = [] {
-    void* lib = dlopen(PLUGIN_PATH, RTLD_NOW | RTLD_LOCAL);
-    INFO("dlopen " << PLUGIN_PATH << ": " << (lib ? "" : dlerror()));
-    REQUIRE(lib != nullptr);
-    auto entry = reinterpret_cast<vigil_plugin_entry_fn>(dlsym(lib, VIGIL_ENTRY_SYMBOL));
-    REQUIRE(entry != nullptr);
-    return entry();
-  }();
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
-
 // A writable procfs stand-in whose meminfo a test can rewrite between collects.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_mem_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-  ~TempProc() { fs::remove_all(dir); }
-  void write(const std::string& text) { std::ofstream(dir / "meminfo") << text; }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_mem_test") {}
+  void write(const std::string& text) { TempDir::write("meminfo", text); }
 };
 
 }  // namespace
@@ -111,7 +88,7 @@ TEST_CASE("a field that appears is added, one that disappears leaves the exposit
   TempProc proc;
   proc.write("MemTotal: 100 kB\nMemFree: 40 kB\nShmemHugePages: 0 kB\n");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_memory_ShmemHugePages_bytes"));
 
@@ -137,12 +114,12 @@ TEST_CASE("a malformed meminfo fails the collect with the file and line") {
   TempProc proc;
   proc.write("MemTotal: 100 kB\n");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   proc.write("MemTotal: 100 kB\nMemFree: ??? kB\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "meminfo").string()) && Catch::Contains("line 2"));
+             Catch::Contains((proc.path() / "meminfo").string()) && Catch::Contains("line 2"));
 }
 
 TEST_CASE("the machine's own /proc gives a positive MemTotal") {
@@ -210,7 +187,7 @@ TEST_CASE("a meminfo that turns malformed makes the check fail with the file and
   TempProc proc;
   proc.write("MemTotal: 100 kB\nMemAvailable: 50 kB\n");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.check().is_ok());
   CHECK(inst.health().status == VIGIL_HEALTH_OK);
   proc.write("MemTotal: 100 kB\nMemAvailable: lots kB\n");
@@ -218,7 +195,7 @@ TEST_CASE("a meminfo that turns malformed makes the check fail with the file and
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK(inst.health().status == VIGIL_HEALTH_UNKNOWN);
   CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "meminfo").string()) && Catch::Contains("line 2"));
+             Catch::Contains((proc.path() / "meminfo").string()) && Catch::Contains("line 2"));
 }
 
 TEST_CASE("the memory check on the machine's own /proc reports a percentage") {

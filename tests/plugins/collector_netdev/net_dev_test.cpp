@@ -4,25 +4,14 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "files.hpp"
+
 using vigil::collector_netdev::NetDevice;
 using vigil::collector_netdev::parse_net_dev;
-
-namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+using vigil::testing::read_fixture;
 
 TEST_CASE("every device line gives its name and 16 counters in the kernel's order") {
   const std::string text = read_fixture("typical/net/dev");

@@ -4,29 +4,22 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 
 namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
 
 vigil::Labels device(const char* name) {
   return {{"device", name}};
@@ -52,18 +45,9 @@ std::set<std::string> devices(const FakeHost& host) {
 }
 
 // A writable procfs stand-in whose net/dev a test can replace between collects.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_netdev_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    fs::create_directory(dir / "net");
-  }
-  ~TempProc() { fs::remove_all(dir); }
-  void use(const std::string& fixture_name) {
-    fs::copy_file(fixture(fixture_name), dir / "net" / "dev", fs::copy_options::overwrite_existing);
-  }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_netdev_test") { fs::create_directory(path() / "net"); }
+  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "net/dev"); }
 };
 
 }  // namespace
@@ -160,7 +144,7 @@ TEST_CASE("a device that disappears leaves the exposition and comes back when it
   TempProc proc;
   proc.use("typical/net/dev");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_network_receive_bytes_total", device("wlan0")));
 
@@ -180,7 +164,7 @@ TEST_CASE("on a 1.0 host without unregister, a vanished device is only no longer
   TempProc proc;
   proc.use("typical/net/dev");
   FakeHost host(FakeHost::api_size_1_0);
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   proc.use("wlan0_gone/net/dev");
   REQUIRE(inst.collect().is_ok());
@@ -210,13 +194,13 @@ TEST_CASE("a net/dev that turns malformed fails the collect with the file and li
   TempProc proc;
   proc.use("typical/net/dev");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
-  { std::ofstream(proc.dir / "net" / "dev") << "h1\nh2\n  eth0: 1 2 3\n"; }
+  proc.write("net/dev", "h1\nh2\n  eth0: 1 2 3\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "net" / "dev").string()) && Catch::Contains("line 3"));
+             Catch::Contains((proc.path() / "net" / "dev").string()) && Catch::Contains("line 3"));
   // Nothing is unregistered on a bad read: the devices were not seen to go.
   CHECK(host.unregister_calls() == 0);
 }

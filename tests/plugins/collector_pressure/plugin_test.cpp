@@ -4,51 +4,32 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 namespace fs = std::filesystem;
 using vigil::MetricType;
+using vigil::testing::count_logs;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
 
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
-
 // A writable procfs stand-in; starts without a pressure/ directory.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_pressure_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-  }
-  ~TempProc() { fs::remove_all(dir); }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_pressure_test") {}
   void add_psi(const std::string& fixture_name) {
-    fs::copy(fixture(fixture_name) + "/pressure", dir / "pressure",
-             fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+    copy(fixture(fixture_name) + "/pressure", "pressure");
   }
-  void remove_psi() { fs::remove_all(dir / "pressure"); }
+  void remove_psi() { remove("pressure"); }
 };
-
-std::size_t count_logs(const FakeHost& host, vigil_log_level level, const std::string& text) {
-  std::size_t n = 0;
-  for (const auto& line : host.logs())
-    if (line.level == level && line.message.find(text) != std::string::npos) ++n;
-  return n;
-}
 
 constexpr const char* kFamilies[] = {
     "node_pressure_cpu_waiting_seconds_total", "node_pressure_io_waiting_seconds_total",
@@ -128,7 +109,7 @@ TEST_CASE("PSI that disappears takes its series away and they return with it") {
   TempProc proc;
   proc.add_psi("psi");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_pressure_io_stalled_seconds_total"));
 
@@ -148,13 +129,13 @@ TEST_CASE("PSI that disappears takes its series away and they return with it") {
 TEST_CASE("a malformed PSI file fails the collect with the file and line, the others are kept") {
   TempProc proc;
   proc.add_psi("psi");
-  { std::ofstream(proc.dir / "pressure" / "io") << "some avg10=0.00 total=abc\n"; }
+  proc.write("pressure/io", "some avg10=0.00 total=abc\n");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}});
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.dir / "pressure" / "io").string()) && Catch::Contains("line 1"));
+  CHECK_THAT(status.message(), Catch::Contains((proc.path() / "pressure" / "io").string()) &&
+                                   Catch::Contains("line 1"));
   CHECK(host.has("node_pressure_cpu_waiting_seconds_total"));
   CHECK(host.has("node_pressure_memory_waiting_seconds_total"));
   CHECK_FALSE(host.has("node_pressure_io_waiting_seconds_total"));

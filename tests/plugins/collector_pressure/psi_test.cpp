@@ -4,24 +4,13 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
+
+#include "files.hpp"
 
 using vigil::collector_pressure::parse_pressure;
 using vigil::collector_pressure::Pressure;
-
-namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+using vigil::testing::read_fixture;
 
 TEST_CASE("the some and full totals are read in microseconds") {
   Pressure p;

@@ -4,6 +4,7 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <fcntl.h>
@@ -21,19 +22,12 @@
 
 namespace fs = std::filesystem;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 extern char** environ;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
-}
 
 double hz() {
   return static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -62,23 +56,16 @@ const char* kFixtureGroups = R"([
 ])";
 
 // A writable copy of the fixture tree, to make processes exit, appear or use CPU.
-struct TempProc {
-  fs::path dir;
-  TempProc() {
-    char tmpl[] = "/tmp/vigil_proc_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    fs::copy(fixture("basic"), dir, fs::copy_options::recursive);
-  }
-  ~TempProc() { fs::remove_all(dir); }
+struct TempProc : vigil::testing::TempDir {
+  TempProc() : TempDir("vigil_proc_test") { copy(fixture("basic")); }
   void set_stat(int pid, const std::string& comm, unsigned long utime, unsigned long stime,
                 unsigned long start) {
-    fs::create_directories(dir / std::to_string(pid));
-    std::ofstream(dir / std::to_string(pid) / "stat")
+    fs::create_directories(path() / std::to_string(pid));
+    std::ofstream(path() / std::to_string(pid) / "stat")
         << pid << " (" << comm << ") S 1 " << pid << " " << pid << " 0 -1 4194560 0 0 0 0 " << utime
         << " " << stime << " 0 0 20 0 1 0 " << start << " 1000 10 18446744073709551615\n";
   }
-  void remove(int pid) { fs::remove_all(dir / std::to_string(pid)); }
+  void remove(int pid) { TempDir::remove(std::to_string(pid)); }
 };
 
 // A child process with a command line nobody else has: `sleep 1000.<random>`, its standard
@@ -166,7 +153,8 @@ TEST_CASE("a fixture procfs tree gives each group's count, memory, threads, file
 TEST_CASE("CPU counters never go backwards when processes exit, and count new ones whole") {
   TempProc proc;
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", proc.dir.string()}, {"groups", kFixtureGroups}});
+  auto inst =
+      host.create(plugin(), {{"proc_path", proc.path().string()}, {"groups", kFixtureGroups}});
   REQUIRE(inst.collect().is_ok());
   const double start = host.value("vigil_process_cpu_seconds_total", cpu("nginx", "user"));
   CHECK(start == Approx(2800 / hz()));

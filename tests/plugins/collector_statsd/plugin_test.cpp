@@ -28,13 +28,9 @@ using vigil::MetricType;
 using vigil::testing::FakeHost;
 using vigil::testing::FakeInstance;
 using vigil::testing::OptionMap;
+using vigil::testing::plugin;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
 
 int listen_port(const FakeHost& host, const char* transport) {
   return static_cast<int>(host.value("vigil_statsd_listen_port", {{"transport", transport}}));

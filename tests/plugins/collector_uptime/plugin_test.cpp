@@ -4,13 +4,13 @@
 #include <vigil/sdk.hpp>
 #include <vigil/testing/fake_host.hpp>
 
+#include "files.hpp"
 #include "load_plugin.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "tz_guard.hpp"
@@ -18,21 +18,14 @@
 namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
+using vigil::testing::fixture;
+using vigil::testing::plugin;
 
 namespace {
-
-const vigil_plugin_desc* plugin() {
-  static const vigil_plugin_desc* desc = vigil::testing::load_plugin(PLUGIN_PATH);
-  return desc;
-}
 
 const vigil_plugin_desc* cpu_plugin() {
   static const vigil_plugin_desc* desc = vigil::testing::load_plugin(CPU_PLUGIN_PATH);
   return desc;
-}
-
-std::string fixture(const std::string& name) {
-  return std::string(FIXTURES_DIR) + "/" + name;
 }
 
 vigil::testing::OptionMap typical() {
@@ -44,15 +37,10 @@ vigil::Labels clock(const char* name) {
 }
 
 // A writable copy of a fixture tree, whose files a test can replace between collects.
-struct TempTree {
-  fs::path dir;
-  explicit TempTree(const std::string& fixture_name) {
-    char tmpl[] = "/tmp/vigil_uptime_test_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    dir = tmpl;
-    fs::copy(fixture(fixture_name), dir, fs::copy_options::recursive);
+struct TempTree : vigil::testing::TempDir {
+  explicit TempTree(const std::string& fixture_name) : TempDir("vigil_uptime_test") {
+    copy(fixture(fixture_name));
   }
-  ~TempTree() { fs::remove_all(dir); }
 };
 
 int64_t now_ms() {
@@ -136,14 +124,13 @@ TEST_CASE("when daylight saving time starts the zone's series is replaced, not d
 TEST_CASE("a clocksource switch replaces the current series and drops what is gone") {
   TempTree tree("typical");
   FakeHost host;
-  auto inst = host.create(plugin(), {{"proc_path", (tree.dir / "proc").string()},
-                                     {"sys_path", (tree.dir / "sys").string()}});
+  auto inst =
+      host.create(plugin(), {{"proc_path", tree.file("proc")}, {"sys_path", tree.file("sys")}});
   REQUIRE(inst.collect().is_ok());
   REQUIRE(host.has("node_time_clocksource_current_info", clock("tsc")));
 
   // The kernel marks the TSC unstable and falls back to the HPET.
-  fs::copy(fixture("hpet/sys"), tree.dir / "sys",
-           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  tree.copy(fixture("hpet/sys"), "sys");
   REQUIRE(inst.collect().is_ok());
   CHECK(host.value("node_time_clocksource_current_info", clock("hpet")) == 1);
   CHECK_FALSE(host.has("node_time_clocksource_current_info", clock("tsc")));
@@ -179,15 +166,15 @@ TEST_CASE("a stat file that breaks later fails the collect but the time is still
   TempTree tree("typical");
   FakeHost host;
   host.set_now_ms(1700000000000);
-  auto inst = host.create(plugin(), {{"proc_path", (tree.dir / "proc").string()},
-                                     {"sys_path", (tree.dir / "sys").string()}});
+  auto inst =
+      host.create(plugin(), {{"proc_path", tree.file("proc")}, {"sys_path", tree.file("sys")}});
   REQUIRE(inst.collect().is_ok());
-  { std::ofstream(tree.dir / "proc" / "stat") << "btime never\n"; }
+  tree.write("proc/stat", "btime never\n");
   host.set_now_ms(1700000060000);
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK_THAT(status.message(),
-             Catch::Contains((tree.dir / "proc" / "stat").string()) && Catch::Contains("line 1"));
+             Catch::Contains(tree.file("proc/stat")) && Catch::Contains("line 1"));
   CHECK(host.value("node_time_seconds") == 1700000060.0);
   CHECK(host.value("node_boot_time_seconds") == 1700000000.0);  // the last good value stays
 }

@@ -4,27 +4,16 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "tz_guard.hpp"
 
+#include "files.hpp"
+
 using vigil::collector_uptime::local_time_zone;
 using vigil::collector_uptime::parse_boot_time;
 using vigil::collector_uptime::parse_clocksource_list;
-
-namespace {
-
-std::string read_fixture(const std::string& relative) {
-  std::ifstream in(std::string(FIXTURES_DIR) + "/" + relative);
-  REQUIRE(in.good());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+using vigil::testing::read_fixture;
 
 TEST_CASE("the boot time is the btime line of the stat file") {
   double boot = 0;

@@ -4,13 +4,10 @@
 // certificate's expiry date).
 #include "vigil_plugin_http/client.hpp"
 
+#include "loopback.hpp"
 #include "support/test_servers.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -18,29 +15,12 @@
 #include <thread>
 
 using namespace vigil::plugin_http;
+using vigil::testing::ClosedPort;
 using vigil::testing::HttpTestServer;
 using vigil::testing::TempDir;
 using vigil::testing::TlsTestServer;
 
 namespace {
-
-// A loopback port nothing listens on: bound (so nobody else takes it during the test) but never
-// listening, so a connection is refused.
-struct ClosedPort {
-  int fd = -1;
-  uint16_t port = 0;
-  ClosedPort() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-  }
-  ~ClosedPort() { ::close(fd); }
-};
 
 Request get(const std::string& url) {
   Request r;

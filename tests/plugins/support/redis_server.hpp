@@ -1,6 +1,6 @@
-// Throwaway redis-server processes for check_redis' tests: each on a free loopback port with its
-// working directory (and Unix socket, and log) in a temporary directory, no persistence, killed
-// and removed by the destructor.
+// Throwaway redis-server processes for check_redis' and check_tcp's tests: each on a free loopback
+// port with its working directory (and Unix socket, and log) in a temporary directory, no
+// persistence, killed and removed by the destructor.
 //
 // The tests talk to the servers for set-up (CONFIG SET, ...) with inline commands over a plain
 // socket, so nothing here shares code with the plugin under test. This file must never leave a
@@ -8,7 +8,6 @@
 #pragma once
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,7 +19,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -28,42 +26,14 @@
 #include <thread>
 #include <vector>
 
+#include "files.hpp"
+#include "loopback.hpp"
+
 extern char** environ;
 
 namespace vigil::testing::redis {
 
-namespace fs = std::filesystem;
-
 inline constexpr const char* kServer = "/usr/bin/redis-server";
-
-// A port nothing listens on right now (the kernel's pick for port 0).
-inline int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A connected TCP socket to 127.0.0.1:port, or -1.
-inline int connect_loopback(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // Sends inline commands (one per line, as redis-cli would type them) and returns the first line
 // of the last reply, or "" when the server did not answer within a few seconds.
@@ -103,29 +73,22 @@ class Server {
       return nullptr;
     }
     std::unique_ptr<Server> s(new Server);
-    char tmpl[] = "/tmp/vigil_redis_test_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    s->dir_ = tmpl;
     for (int attempt = 0; attempt < 3; ++attempt) {
       s->port_ = port != 0 ? port : free_port();
       if (s->launch(extra)) return s;
       if (port != 0) break;
     }
-    FAIL("redis-server did not start in " << s->dir_ << ":\n" << s->log());
+    FAIL("redis-server did not start in " << s->dir_.path() << ":\n" << s->log());
     return nullptr;
   }
 
-  ~Server() {
-    kill_now();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  ~Server() { kill_now(); }
 
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string socket_path() const { return (dir_ / "redis.sock").string(); }
+  std::string socket_path() const { return dir_.file("redis.sock"); }
   std::string log() const {
-    std::ifstream in(dir_ / "redis.log");
+    std::ifstream in(dir_.path() / "redis.log");
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -147,7 +110,7 @@ class Server {
   bool launch(const std::vector<std::string>& extra) {
     std::vector<std::string> argv{kServer, "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                   "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
-                                  dir_.string(), "--logfile", (dir_ / "redis.log").string(),
+                                  dir_.path().string(), "--logfile", dir_.file("redis.log"),
                                   "--unixsocket", socket_path(),
                                   // A replica syncs at once instead of after the default 5 s.
                                   "--repl-diskless-sync-delay", "0"};
@@ -180,7 +143,7 @@ class Server {
     return false;
   }
 
-  fs::path dir_;
+  TempDir dir_{"vigil_redis_test"};
   int port_ = 0;
   pid_t pid_ = -1;
 };

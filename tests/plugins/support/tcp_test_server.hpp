@@ -1,6 +1,6 @@
-// Real TCP listeners on 127.0.0.1 (or ::1) and a port the kernel picks, for check_tcp's tests:
-// each accepted connection is handed to a function of the test's choosing (send a banner, answer
-// a PING, stay silent), one at a time, on the server's own thread.
+// Real TCP listeners on 127.0.0.1 (or ::1) and a port the kernel picks, for check_tcp's and
+// check_redis' tests: each accepted connection is handed to a function of the test's choosing
+// (send a banner, answer a PING, stay silent), one at a time, on the server's own thread.
 //
 // Test fixtures: they must never listen beyond loopback and never outlive the test (the
 // destructor wakes and joins the thread, and closes every socket).
@@ -22,6 +22,8 @@
 #include <string>
 #include <thread>
 
+#include "loopback.hpp"
+
 namespace vigil::testing {
 
 // Thread-safety: received() may be read from the test's thread while the server runs.
@@ -31,7 +33,7 @@ class TcpTestServer {
   using Handler = std::function<void(TcpTestServer& self, int fd, int wake)>;
 
   explicit TcpTestServer(Handler handler, bool accept_connections = true, bool ipv6 = false)
-      : handler_(std::move(handler)) {
+      : handler_(std::move(handler)), ipv6_(ipv6) {
     listen_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(listen_fd_ >= 0);
     if (ipv6) {
@@ -43,9 +45,7 @@ class TcpTestServer {
       ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
       port_ = ntohs(a.sin6_port);
     } else {
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sockaddr_in a = loopback_address(0);
       bound_ = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
       socklen_t len = sizeof a;
       ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
@@ -74,6 +74,8 @@ class TcpTestServer {
 
   bool bound() const { return bound_; }
   uint16_t port() const { return port_; }
+  // "127.0.0.1:<port>" or "[::1]:<port>".
+  std::string address() const { return (ipv6_ ? "[::1]:" : "127.0.0.1:") + std::to_string(port_); }
   // Everything read from clients so far (by handlers that use read_until()).
   std::string received() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -118,6 +120,7 @@ class TcpTestServer {
   }
 
   Handler handler_;
+  bool ipv6_ = false;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};
   bool bound_ = false;
@@ -143,24 +146,5 @@ inline TcpTestServer::Handler reply_to(std::string request, std::string reply) {
 inline TcpTestServer::Handler silent() {
   return [](TcpTestServer& self, int fd, int wake) { self.read_until(fd, wake, ""); };
 }
-
-// A loopback port nobody listens on: bound (so nothing else takes it) but not listening.
-struct ClosedPort {
-  int fd = -1;
-  uint16_t port = 0;
-  ClosedPort() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    port = ntohs(a.sin_port);
-  }
-  ~ClosedPort() { ::close(fd); }
-  ClosedPort(const ClosedPort&) = delete;
-  ClosedPort& operator=(const ClosedPort&) = delete;
-};
 
 }  // namespace vigil::testing

@@ -10,13 +10,14 @@
 #include <sys/types.h>
 #include <atomic>
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "files.hpp"  // TempDir
 
 namespace vigil::testing {
 
@@ -53,20 +54,6 @@ class HttpTestServer {
   std::unique_ptr<Impl> impl_;
   uint16_t port_ = 0;
   std::atomic<int> connections_{0};
-};
-
-// A temporary directory removed (with its contents) on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
 };
 
 // Runs argv[0] with the arguments, waits, and returns its exit status (-1 when it could not be
