@@ -12,14 +12,9 @@
 #include <vigil/sdk.hpp>
 
 #include <libpq-fe.h>
-#include <sys/stat.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -29,6 +24,7 @@
 
 #include "pg_session.hpp"
 #include "vigil_plugin_procfs/human.hpp"
+#include "vigil_plugin_procfs/server_check.hpp"
 
 namespace vigil::check_postgres {
 namespace {
@@ -82,22 +78,6 @@ bool to_number(const std::optional<std::string>& text, double& out) {
   return true;
 }
 
-// The password is the file's first line, as with a Docker or Kubernetes secret file.
-bool read_password(const std::string& path, std::string& password, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = "cannot read password_file " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  std::getline(in, password);
-  if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty()) {
-    error = "password_file " + path + " is empty; expected the password on its first line";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 // One instance per configured "check_postgres" entry.
@@ -115,14 +95,10 @@ class PostgresCheck final : public HealthCheck {
             "options \"conninfo\" and \"password_file\" both give a password; keep only "
             "password_file (a password in conninfo would sit in the config file)");
       std::string password, error;
-      if (!read_password(password_file_, password, error)) return Status::invalid_argument(error);
-      struct stat st {};
-      if (::stat(password_file_.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        host().warn("password_file " + password_file_ + " has mode " + mode +
-                    ", readable by group or others; chmod 600 it");
-      }
+      if (!procfs::read_password_file(password_file_, password, error))
+        return Status::invalid_argument(error);
+      const std::string warning = procfs::password_file_warning(password_file_);
+      if (!warning.empty()) host().warn(warning);
     }
 
     query_ = cfg.string("query");
@@ -130,23 +106,12 @@ class PostgresCheck final : public HealthCheck {
       return Status::invalid_argument(
           "option \"query\" is empty; expected an SQL statement such as \"SELECT 1\"");
 
-    if (cfg.is_set("timeout")) {
-      timeout_ = cfg.duration("timeout");
-      if (timeout_.count() <= 0)
-        return Status::invalid_argument("option \"timeout\" is " +
-                                        format_config_duration(timeout_) +
-                                        "; expected a positive duration such as \"3s\"");
-      if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
-        host().warn("option \"timeout\" (" + format_config_duration(timeout_) +
-                    ") is not below the instance's timeout (" +
-                    format_config_duration(cfg.timeout()) +
-                    "): a slow server will be reported as a hung check instead of critical");
-    } else if (cfg.timeout().count() > 0) {
-      // Inside the host's own per-call timeout, so that a slow server is this check's
-      // critical with a reason, not a hung call.
-      timeout_ =
-          std::min(kDefaultTimeout, std::max(std::chrono::milliseconds(1), cfg.timeout() * 4 / 5));
-    }
+    std::string error, warning;
+    if (!procfs::server_check_timeout(
+            cfg.is_set("timeout") ? std::optional(cfg.duration("timeout")) : std::nullopt,
+            cfg.timeout(), kDefaultTimeout, timeout_, error, warning))
+      return Status::invalid_argument(error);
+    if (!warning.empty()) host().warn(warning);
 
     warning_ = cfg.number("connections_warning");
     critical_ = cfg.number("connections_critical");
@@ -239,7 +204,7 @@ class PostgresCheck final : public HealthCheck {
       ConnParams params = params_;
       if (!password_file_.empty()) {
         std::string password;
-        if (!read_password(password_file_, password, o.error)) return o;
+        if (!procfs::read_password_file(password_file_, password, o.error)) return o;
         params.emplace_back("password", std::move(password));
       }
       if (!session_.connect(params, deadline, o.error)) {

@@ -11,14 +11,8 @@
 // wait is bounded (see redis_connection.hpp).
 #include <vigil/sdk.hpp>
 
-#include <sys/stat.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +20,7 @@
 #include "redis_connection.hpp"
 #include "resp.hpp"
 #include "vigil_plugin_procfs/human.hpp"
+#include "vigil_plugin_procfs/server_check.hpp"
 
 namespace vigil::check_redis {
 namespace {
@@ -45,22 +40,6 @@ constexpr const char* kMasterLinkUp = "redis_master_link_up";
 constexpr const char* kUptime = "redis_uptime_in_seconds";
 constexpr const char* kInstanceInfo = "redis_instance_info";
 constexpr const char* kPingDuration = "vigil_redis_ping_duration_seconds";
-
-// The password is the file's first line, as with a Docker or Kubernetes secret file.
-bool read_password(const std::string& path, std::string& password, std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = "cannot read password_file " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  std::getline(in, password);
-  if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty()) {
-    error = "password_file " + path + " is empty; expected the password on its first line";
-    return false;
-  }
-  return true;
-}
 
 // A number from INFO, or nothing when the field is absent or not a number.
 std::optional<double> number(const std::map<std::string, std::string>& info,
@@ -103,14 +82,10 @@ class RedisCheck final : public HealthCheck {
     if (cfg.is_set("password_file")) {
       password_file_ = cfg.string("password_file");
       std::string password;
-      if (!read_password(password_file_, password, error)) return Status::invalid_argument(error);
-      struct stat st {};
-      if (::stat(password_file_.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        host().warn("password_file " + password_file_ + " has mode " + mode +
-                    ", readable by group or others; chmod 600 it");
-      }
+      if (!procfs::read_password_file(password_file_, password, error))
+        return Status::invalid_argument(error);
+      const std::string warning = procfs::password_file_warning(password_file_);
+      if (!warning.empty()) host().warn(warning);
     }
     if (cfg.is_set("username")) {
       username_ = cfg.string("username");
@@ -120,23 +95,12 @@ class RedisCheck final : public HealthCheck {
             "both (Redis 6 ACL users)");
     }
 
-    if (cfg.is_set("timeout")) {
-      timeout_ = cfg.duration("timeout");
-      if (timeout_.count() <= 0)
-        return Status::invalid_argument("option \"timeout\" is " +
-                                        format_config_duration(timeout_) +
-                                        "; expected a positive duration such as \"3s\"");
-      if (cfg.timeout().count() > 0 && timeout_ >= cfg.timeout())
-        host().warn("option \"timeout\" (" + format_config_duration(timeout_) +
-                    ") is not below the instance's timeout (" +
-                    format_config_duration(cfg.timeout()) +
-                    "): a slow server will be reported as a hung check instead of critical");
-    } else if (cfg.timeout().count() > 0) {
-      // Inside the host's own per-call timeout, so that a slow server is this check's
-      // critical with a reason, not a hung call.
-      timeout_ =
-          std::min(kDefaultTimeout, std::max(std::chrono::milliseconds(1), cfg.timeout() * 4 / 5));
-    }
+    std::string warning;
+    if (!procfs::server_check_timeout(
+            cfg.is_set("timeout") ? std::optional(cfg.duration("timeout")) : std::nullopt,
+            cfg.timeout(), kDefaultTimeout, timeout_, error, warning))
+      return Status::invalid_argument(error);
+    if (!warning.empty()) host().warn(warning);
 
     warning_ = cfg.number("memory_warning");
     critical_ = cfg.number("memory_critical");
@@ -262,7 +226,8 @@ class RedisCheck final : public HealthCheck {
   bool authenticate(Clock::time_point deadline, std::string& error) {
     if (password_.empty() && password_file_.empty()) return true;
     std::string password = password_;
-    if (!password_file_.empty() && !read_password(password_file_, password, error)) return false;
+    if (!password_file_.empty() && !procfs::read_password_file(password_file_, password, error))
+      return false;
     std::vector<std::string> args{"AUTH"};
     if (!username_.empty()) args.push_back(username_);
     args.push_back(std::move(password));
