@@ -16,6 +16,7 @@
 
 #include "diskstats.hpp"
 #include "udev.hpp"
+#include "vigil_plugin_procfs/first_problem.hpp"
 #include "vigil_plugin_procfs/name_filter.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
@@ -112,16 +113,17 @@ class DiskstatsCollector final : public Collector {
       DeviceSeries* series = series_for(d);
       if (series == nullptr) continue;
       series->generation = generation_;
-      check(series->info.set(1), kInfo, d.name);
+      problem_.check_write(series->info.set(1), kInfo, d.name);
       for (const FieldSpec& f : kFields) {
         if (!d.has(f.field)) continue;
         Handle& h = series->handles[f.field];
         if (!h && !register_handle(h, f, d.name)) continue;
-        check(h.set(static_cast<double>(d.values[f.field]) * f.scale), f.name, d.name);
+        problem_.check_write(h.set(static_cast<double>(d.values[f.field]) * f.scale), f.name,
+                             d.name);
       }
     }
     drop_vanished();
-    if (!problem_.empty()) return Status::internal(problem_);
+    if (!problem_.empty()) return Status::internal(problem_.message());
     return Status::ok();
   }
 
@@ -171,7 +173,7 @@ class DiskstatsCollector final : public Collector {
     try {
       series.info = host().gauge(kInfo, labels);
     } catch (const Error& e) {
-      fail("device \"" + std::string(d.name) + "\" in " + path_ + ": " + e.what());
+      problem_.fail("device \"" + std::string(d.name) + "\" in " + path_ + ": " + e.what());
       return nullptr;
     }
     return &devices_.emplace(std::string(d.name), std::move(series)).first->second;
@@ -186,7 +188,7 @@ class DiskstatsCollector final : public Collector {
         h.counter = host().counter(f.name, labels);
       }
     } catch (const Error& e) {
-      fail("device \"" + std::string(device) + "\" in " + path_ + ": " + e.what());
+      problem_.fail("device \"" + std::string(device) + "\" in " + path_ + ": " + e.what());
       return false;
     }
     return true;
@@ -215,15 +217,6 @@ class DiskstatsCollector final : public Collector {
     }
   }
 
-  void check(bool ok, const char* name, std::string_view device) {
-    if (!ok)
-      fail(std::string("the host refused the sample write for ") + name + "{device=\"" +
-           std::string(device) + "\"}; see the host's log for why");
-  }
-  void fail(const std::string& message) {
-    if (problem_.empty()) problem_ = message;
-  }
-
   std::string path_;
   std::string udev_dir_;
   std::string text_;
@@ -231,7 +224,7 @@ class DiskstatsCollector final : public Collector {
   procfs::CachedNameFilter filter_;
   std::map<std::string, DeviceSeries, std::less<>> devices_;
   std::uint64_t generation_ = 0;
-  std::string problem_;  // the first failure of this collect
+  procfs::FirstProblem problem_;
 };
 
 }  // namespace vigil::collector_diskstats

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "loadavg.hpp"
+#include "vigil_plugin_procfs/first_problem.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_loadavg {
@@ -46,14 +47,11 @@ class LoadAvgCollector final : public Collector {
     LoadAverages load;
     if (!parse_loadavg(text_, load, error)) return Status::unavailable(path_ + ": " + error);
 
-    const char* refused = nullptr;
-    if (!load1_.set(load.load1)) refused = kLoad1;
-    if (!load5_.set(load.load5) && refused == nullptr) refused = kLoad5;
-    if (!load15_.set(load.load15) && refused == nullptr) refused = kLoad15;
-    if (refused != nullptr) {
-      return Status::internal("the host refused the sample write for " + std::string(refused) +
-                              "; see the host's log for why");
-    }
+    procfs::FirstProblem problem;
+    problem.check_write(load1_.set(load.load1), kLoad1);
+    problem.check_write(load5_.set(load.load5), kLoad5);
+    problem.check_write(load15_.set(load.load15), kLoad15);
+    if (!problem.empty()) return Status::internal(problem.message());
     return Status::ok();
   }
 

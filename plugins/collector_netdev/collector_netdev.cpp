@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "net_dev.hpp"
+#include "vigil_plugin_procfs/first_problem.hpp"
 #include "vigil_plugin_procfs/name_filter.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
@@ -53,14 +54,12 @@ class NetDevCollector final : public Collector {
       if (series == nullptr) continue;
       series->generation = generation_;
       for (std::size_t i = 0; i < kNetDevFields; ++i) {
-        if (!series->counters[i].set(static_cast<double>(dev.values[i]))) {
-          fail("the host refused the sample write for " + names_[i] + "{device=\"" +
-               std::string(dev.name) + "\"}; see the host's log for why");
-        }
+        problem_.check_write(series->counters[i].set(static_cast<double>(dev.values[i])), names_[i],
+                             dev.name);
       }
     }
     drop_vanished();
-    if (!problem_.empty()) return Status::internal(problem_);
+    if (!problem_.empty()) return Status::internal(problem_.message());
     return Status::ok();
   }
 
@@ -81,7 +80,7 @@ class NetDevCollector final : public Collector {
       for (std::size_t i = 0; i < kNetDevFields; ++i)
         series.counters[i] = host().counter(names_[i], labels);
     } catch (const Error& e) {
-      fail("device \"" + std::string(name) + "\" in " + path_ + ": " + e.what());
+      problem_.fail("device \"" + std::string(name) + "\" in " + path_ + ": " + e.what());
       for (const Counter& c : series.counters) host().unregister(c);
       return nullptr;
     }
@@ -103,10 +102,6 @@ class NetDevCollector final : public Collector {
     }
   }
 
-  void fail(const std::string& message) {
-    if (problem_.empty()) problem_ = message;
-  }
-
   std::string path_;
   std::string text_;
   std::vector<NetDevice> parsed_;
@@ -114,7 +109,7 @@ class NetDevCollector final : public Collector {
   std::string names_[kNetDevFields];
   std::map<std::string, DeviceSeries, std::less<>> devices_;
   std::uint64_t generation_ = 0;
-  std::string problem_;  // the first failure of this collect
+  procfs::FirstProblem problem_;
 };
 
 }  // namespace vigil::collector_netdev

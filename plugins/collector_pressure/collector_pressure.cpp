@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "psi.hpp"
+#include "vigil_plugin_procfs/first_problem.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_pressure {
@@ -87,7 +88,7 @@ class PressureCollector final : public Collector {
     for (Resource& r : resources_) {
       if (!procfs::read_file(r.path, text_, error)) {
         if (!is_absent(r.path)) {
-          fail(error);
+          problem_.fail(error);
           continue;
         }
         if (!r.missing) {
@@ -103,7 +104,7 @@ class PressureCollector final : public Collector {
       }
       Pressure p;
       if (!parse_pressure(text_, p, error)) {
-        fail(r.path + ": " + error);
+        problem_.fail(r.path + ": " + error);
         continue;
       }
       if (p.some.present) write(r.waiting, r.spec->waiting, p.some.total_us);
@@ -116,7 +117,7 @@ class PressureCollector final : public Collector {
                   "booted with psi=0; until then the node_pressure_* series are left out and "
                   "this is not logged again");
     }
-    if (!problem_.empty()) return Status::unavailable(problem_);
+    if (!problem_.empty()) return Status::unavailable(problem_.message());
     return Status::ok();
   }
 
@@ -135,10 +136,7 @@ class PressureCollector final : public Collector {
 
   void write(Counter& handle, const char* name, std::uint64_t total_us) {
     if (!handle) handle = host().counter(name);
-    if (!handle.set(seconds_from_us(total_us))) {
-      fail(std::string("the host refused the sample write for ") + name +
-           "; see the host's log for why");
-    }
+    problem_.check_write(handle.set(seconds_from_us(total_us)), name);
   }
 
   // A file that vanished (procfs remounted without PSI) takes its series out of the exposition.
@@ -149,13 +147,9 @@ class PressureCollector final : public Collector {
     r.stalled = Counter();
   }
 
-  void fail(const std::string& message) {
-    if (problem_.empty()) problem_ = message;
-  }
-
   std::vector<Resource> resources_;
   std::string text_;
-  std::string problem_;  // the first failure of this collect
+  procfs::FirstProblem problem_;
 };
 
 }  // namespace vigil::collector_pressure

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "uptime.hpp"
+#include "vigil_plugin_procfs/first_problem.hpp"
 #include "vigil_plugin_procfs/procfs.hpp"
 
 namespace vigil::collector_uptime {
@@ -72,21 +73,21 @@ class UptimeCollector final : public Collector {
   Status collect(Emitter& out) override {
     problem_.clear();
     const int64_t now_ms = host().now_ms();
-    check(time_.set(static_cast<double>(now_ms) / 1000.0), kTime);
+    problem_.check_write(time_.set(static_cast<double>(now_ms) / 1000.0), kTime);
 
     std::string error;
     double boot = 0;
     if (!procfs::read_file(stat_path_, text_, error)) {
-      fail(error);
+      problem_.fail(error);
     } else if (!parse_boot_time(text_, boot, error)) {
-      fail(stat_path_ + ": " + error);
+      problem_.fail(stat_path_ + ": " + error);
     } else {
-      check(boot_time_.set(boot), kBootTime);
+      problem_.check_write(boot_time_.set(boot), kBootTime);
     }
 
     write_time_zone(out, now_ms);
     write_clocksources(out);
-    if (!problem_.empty()) return Status::unavailable(problem_);
+    if (!problem_.empty()) return Status::unavailable(problem_.message());
     return Status::ok();
   }
 
@@ -138,12 +139,12 @@ class UptimeCollector final : public Collector {
     std::string error;
     for (const ClockDevice& clock : clocks_) {
       if (!procfs::read_file(clock.available_path, text_, error)) {
-        fail(error);
+        problem_.fail(error);
         continue;
       }
       for (std::string& name : parse_clocksource_list(text_)) available.emplace(name, clock.id);
       if (!procfs::read_file(clock.current_path, text_, error)) {
-        fail(error);
+        problem_.fail(error);
         continue;
       }
       for (std::string& name : parse_clocksource_list(text_)) current.emplace(name, clock.id);
@@ -163,22 +164,13 @@ class UptimeCollector final : public Collector {
     before.swap(now);
   }
 
-  void check(bool ok, const char* name) {
-    if (!ok)
-      fail(std::string("the host refused the sample write for ") + name +
-           "; see the host's log for why");
-  }
-  void fail(const std::string& message) {
-    if (problem_.empty()) problem_ = message;
-  }
-
   std::string stat_path_;
   std::string text_;
   std::vector<ClockDevice> clocks_;
   Gauge boot_time_, time_;
   std::string zone_name_;
   ClockSet available_, current_;
-  std::string problem_;  // the first failure of this collect
+  procfs::FirstProblem problem_;
 };
 
 }  // namespace vigil::collector_uptime
