@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "vigil_plugin_procfs/procfs.hpp"
+
 namespace vigil::collector_cpu {
 namespace {
 
@@ -14,11 +16,7 @@ constexpr std::size_t kMaxQuotedLine = 80;
 constexpr int kMaxCpu = 65535;
 
 std::string quote_line(std::string_view line) {
-  std::string out = "'";
-  out.append(line.substr(0, kMaxQuotedLine));
-  if (line.size() > kMaxQuotedLine) out.append("...");
-  out.push_back('\'');
-  return out;
+  return procfs::quote_line(line, kMaxQuotedLine);
 }
 
 void skip_spaces(std::string_view& s) {
@@ -113,35 +111,28 @@ bool parse_proc_stat(std::string_view text, double user_hz, ProcStat& out, std::
     error = "USER_HZ must be positive, got " + std::to_string(user_hz);
     return false;
   }
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::size_t lines = 0;
+  const bool parsed = procfs::for_each_line(text, [&](std::string_view line, std::size_t line_no) {
+    lines = line_no;
     std::string_view word = first_word(line);
     if (word.size() > 3 && word.substr(0, 3) == "cpu") {
       CpuTimes cpu;
       if (!parse_cpu_line(line, word, user_hz, line_no, cpu, error)) return false;
       out.cpus.push_back(cpu);
-    } else if (word == "intr") {
-      if (!parse_single(line, word, line_no, out.interrupts, error)) return false;
-    } else if (word == "ctxt") {
-      if (!parse_single(line, word, line_no, out.context_switches, error)) return false;
-    } else if (word == "btime") {
-      if (!parse_single(line, word, line_no, out.boot_time, error)) return false;
-    } else if (word == "processes") {
-      if (!parse_single(line, word, line_no, out.forks, error)) return false;
-    } else if (word == "procs_running") {
-      if (!parse_single(line, word, line_no, out.procs_running, error)) return false;
-    } else if (word == "procs_blocked") {
-      if (!parse_single(line, word, line_no, out.procs_blocked, error)) return false;
+      return true;
     }
-  }
+    if (word == "intr") return parse_single(line, word, line_no, out.interrupts, error);
+    if (word == "ctxt") return parse_single(line, word, line_no, out.context_switches, error);
+    if (word == "btime") return parse_single(line, word, line_no, out.boot_time, error);
+    if (word == "processes") return parse_single(line, word, line_no, out.forks, error);
+    if (word == "procs_running") return parse_single(line, word, line_no, out.procs_running, error);
+    if (word == "procs_blocked") return parse_single(line, word, line_no, out.procs_blocked, error);
+    return true;
+  });
+  if (!parsed) return false;
   if (out.cpus.empty()) {
     error = "expected at least one per-CPU line ('cpu0 ...'), found none in " +
-            std::to_string(line_no) + " lines";
+            std::to_string(lines) + " lines";
     return false;
   }
   return true;

@@ -31,11 +31,7 @@ bool to_number(std::string_view token, T& value) {
 }
 
 std::string quote(std::string_view line) {
-  constexpr std::size_t kMax = 100;
-  std::string out = "'";
-  out.append(line.substr(0, kMax));
-  if (line.size() > kMax) out.append("...");
-  return out + "'";
+  return procfs::quote_line(line, 100);
 }
 
 // Where an old kernel's four partition statistics go.

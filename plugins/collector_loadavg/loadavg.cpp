@@ -7,18 +7,15 @@
 #include <charconv>
 #include <cmath>
 
+#include "vigil_plugin_procfs/procfs.hpp"
+
 namespace vigil::collector_loadavg {
 namespace {
 
 constexpr std::size_t kMaxQuoted = 80;
 
 std::string quote(std::string_view text) {
-  std::string_view first_line = text.substr(0, text.find('\n'));
-  std::string out = "'";
-  out.append(first_line.substr(0, kMaxQuoted));
-  if (first_line.size() > kMaxQuoted) out.append("...");
-  out.push_back('\'');
-  return out;
+  return procfs::quote_line(text.substr(0, text.find('\n')), kMaxQuoted);
 }
 
 }  // namespace

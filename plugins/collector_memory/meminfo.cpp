@@ -7,6 +7,8 @@
 
 #include <charconv>
 
+#include "vigil_plugin_procfs/procfs.hpp"
+
 namespace vigil::collector_memory {
 namespace {
 
@@ -67,16 +69,10 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 bool parse_meminfo(std::string_view text, std::vector<MeminfoField>& out, std::string& error) {
   out.clear();
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
-
+  const bool parsed = procfs::for_each_line(text, [&](std::string_view line, std::size_t line_no) {
     std::string_view cols[kMaxColumns];
     std::size_t n = split_fields(line, cols);
-    if (n == 0) continue;  // some kernels print blank lines
+    if (n == 0) return true;  // some kernels print blank lines
     if (n < 2 || n > 3) {
       error = describe_line(line_no, line) +
               ": expected 'Key: value' or 'Key: value kB' (2 or 3 columns), found " +
@@ -107,7 +103,9 @@ bool parse_meminfo(std::string_view text, std::vector<MeminfoField>& out, std::s
     field.key = std::move(key);
     field.value = value;
     out.push_back(std::move(field));
-  }
+    return true;
+  });
+  if (!parsed) return false;
   if (out.empty()) {
     error = "expected lines like 'MemTotal: 16307572 kB', found none";
     return false;

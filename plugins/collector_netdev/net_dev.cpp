@@ -20,11 +20,7 @@ std::string_view trim(std::string_view s) {
 }
 
 std::string quote(std::string_view line) {
-  constexpr std::size_t kMax = 100;
-  std::string out = "'";
-  out.append(line.substr(0, kMax));
-  if (line.size() > kMax) out.append("...");
-  return out + "'";
+  return procfs::quote_line(line, 100);
 }
 
 }  // namespace

@@ -47,6 +47,14 @@ std::string root_option(std::string value, std::string_view option, std::string_
   return value;
 }
 
+std::string quote_line(std::string_view line, std::size_t max) {
+  std::string out = "'";
+  out.append(line.substr(0, max));
+  if (line.size() > max) out.append("...");
+  out.push_back('\'');
+  return out;
+}
+
 std::string proc_file(std::string proc_path, std::string_view file, std::string& buffer,
                       std::string& error) {
   const std::string root = root_option(std::move(proc_path), "proc_path", "/proc", error);

@@ -32,6 +32,10 @@ inline constexpr const char* kProcPathHint =
 std::string proc_file(std::string proc_path, std::string_view file, std::string& buffer,
                       std::string& error);
 
+// A line as parse errors quote it: in single quotes, cut after `max` characters with "..."
+// ('cpu0 1 2 three', 'MemTotal: 1...').
+std::string quote_line(std::string_view line, std::size_t max);
+
 // Calls fn(line, line_number) for each line of `text` (1-based; "\r" stripped). Stops early
 // when fn returns false; returns false then.
 template <typename Fn>
