@@ -21,6 +21,8 @@
 
 using Catch::Contains;
 using vigil::testing::FakeHost;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
 using vigil::testing::run_check;
 using vigil::testing::SecretFile;
@@ -44,12 +46,8 @@ TEST_CASE("the plugin describes itself as a health check with its options and de
   CHECK(std::string(d->name) == "check_postgres");
   REQUIRE(d->health_check != nullptr);
   CHECK(d->collector == nullptr);
-  std::vector<std::pair<std::string, std::string>> options;
-  for (size_t i = 0; i < d->option_count; ++i)
-    options.emplace_back(d->options[i].name,
-                         d->options[i].default_value ? d->options[i].default_value : "<none>");
-  CHECK(options == std::vector<std::pair<std::string, std::string>>{
-                       {"conninfo", "host=127.0.0.1 port=5432 dbname=postgres"},
+  CHECK(option_defaults(d) ==
+        OptionDefaults{{"conninfo", "host=127.0.0.1 port=5432 dbname=postgres"},
                        {"password_file", "<none>"},
                        {"query", "SELECT 1"},
                        {"timeout", "<none>"},

@@ -24,6 +24,8 @@
 using Catch::Contains;
 using vigil::testing::banner;
 using vigil::testing::FakeHost;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
 using vigil::testing::run_check;
 using vigil::testing::SecretFile;
@@ -71,18 +73,14 @@ TEST_CASE("the plugin describes itself as a health check with its options and de
   CHECK(std::string(d->name) == "check_redis");
   REQUIRE(d->health_check != nullptr);
   CHECK(d->collector == nullptr);
-  std::vector<std::pair<std::string, std::string>> options;
-  for (size_t i = 0; i < d->option_count; ++i)
-    options.emplace_back(d->options[i].name,
-                         d->options[i].default_value ? d->options[i].default_value : "<none>");
-  CHECK(options == std::vector<std::pair<std::string, std::string>>{{"address", "127.0.0.1:6379"},
-                                                                    {"username", "<none>"},
-                                                                    {"password", "<none>"},
-                                                                    {"password_file", "<none>"},
-                                                                    {"timeout", "<none>"},
-                                                                    {"memory_warning", "80"},
-                                                                    {"memory_critical", "90"},
-                                                                    {"role", "<none>"}});
+  CHECK(option_defaults(d) == OptionDefaults{{"address", "127.0.0.1:6379"},
+                                             {"username", "<none>"},
+                                             {"password", "<none>"},
+                                             {"password_file", "<none>"},
+                                             {"timeout", "<none>"},
+                                             {"memory_warning", "80"},
+                                             {"memory_critical", "90"},
+                                             {"role", "<none>"}});
 }
 
 TEST_CASE("options that cannot work are refused at start, naming the option") {

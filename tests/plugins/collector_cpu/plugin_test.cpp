@@ -15,6 +15,8 @@
 using vigil::MetricType;
 using vigil::testing::FakeHost;
 using vigil::testing::fixture;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
 
 namespace {
@@ -39,9 +41,7 @@ TEST_CASE("the plugin describes itself and its proc_path option") {
   const vigil_plugin_desc* d = plugin();
   CHECK(std::string(d->name) == "collector_cpu");
   REQUIRE(d->collector != nullptr);
-  REQUIRE(d->option_count == 1);
-  CHECK(std::string(d->options[0].name) == "proc_path");
-  CHECK(std::string(d->options[0].default_value) == "/proc");
+  CHECK(option_defaults(d) == OptionDefaults{{"proc_path", "/proc"}});
 }
 
 TEST_CASE("a four-CPU fixture gives node_exporter's cpu and stat series") {

@@ -21,6 +21,8 @@ namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
 using vigil::testing::fixture;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::OptionMap;
 using vigil::testing::plugin;
 
@@ -83,14 +85,10 @@ TEST_CASE("the plugin describes itself and its options") {
   const vigil_plugin_desc* d = plugin();
   CHECK(std::string(d->name) == "collector_diskstats");
   REQUIRE(d->collector != nullptr);
-  REQUIRE(d->option_count == 4);
-  CHECK(std::string(d->options[0].name) == "proc_path");
-  CHECK(std::string(d->options[1].name) == "udev_data_path");
-  CHECK(std::string(d->options[1].default_value) == "/run/udev/data");
-  CHECK(std::string(d->options[2].name) == "device_include");
-  CHECK(d->options[2].default_value == nullptr);
-  CHECK(std::string(d->options[3].name) == "device_exclude");
-  CHECK(std::string(d->options[3].default_value) == kDefaultExclude);
+  CHECK(option_defaults(d) == OptionDefaults{{"proc_path", "/proc"},
+                                             {"udev_data_path", "/run/udev/data"},
+                                             {"device_include", "<none>"},
+                                             {"device_exclude", kDefaultExclude}});
 }
 
 TEST_CASE("a Linux 5.5 fixture gives node_exporter's series, units converted as it does") {

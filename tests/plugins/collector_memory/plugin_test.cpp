@@ -14,6 +14,8 @@
 using vigil::MetricType;
 using vigil::testing::FakeHost;
 using vigil::testing::fixture;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
 
 namespace {
@@ -31,17 +33,11 @@ TEST_CASE("the plugin is a collector and a memory health check with its options"
   CHECK(std::string(d->name) == "collector_memory");
   REQUIRE(d->collector != nullptr);
   REQUIRE(d->health_check != nullptr);
-  REQUIRE(d->option_count == 5);
-  CHECK(std::string(d->options[0].name) == "proc_path");
-  CHECK(std::string(d->options[0].default_value) == "/proc");
-  CHECK(std::string(d->options[1].name) == "warning");
-  CHECK(std::string(d->options[1].default_value) == "80");
-  CHECK(std::string(d->options[2].name) == "critical");
-  CHECK(std::string(d->options[2].default_value) == "90");
-  CHECK(std::string(d->options[3].name) == "swap_warning");
-  CHECK(d->options[3].default_value == nullptr);
-  CHECK(std::string(d->options[4].name) == "swap_critical");
-  CHECK(d->options[4].default_value == nullptr);
+  CHECK(option_defaults(d) == OptionDefaults{{"proc_path", "/proc"},
+                                             {"warning", "80"},
+                                             {"critical", "90"},
+                                             {"swap_warning", "<none>"},
+                                             {"swap_critical", "<none>"}});
 }
 
 TEST_CASE("a fixture meminfo gives node_exporter's node_memory_ series") {

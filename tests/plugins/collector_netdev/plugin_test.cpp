@@ -17,6 +17,8 @@ namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
 using vigil::testing::fixture;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
 
 namespace {
@@ -56,12 +58,9 @@ TEST_CASE("the plugin describes itself and its options") {
   const vigil_plugin_desc* d = plugin();
   CHECK(std::string(d->name) == "collector_netdev");
   REQUIRE(d->collector != nullptr);
-  REQUIRE(d->option_count == 3);
-  CHECK(std::string(d->options[0].name) == "proc_path");
-  CHECK(std::string(d->options[1].name) == "device_include");
-  CHECK(d->options[1].default_value == nullptr);
-  CHECK(std::string(d->options[2].name) == "device_exclude");
-  CHECK(std::string(d->options[2].default_value) == "^$");
+  CHECK(option_defaults(d) == OptionDefaults{{"proc_path", "/proc"},
+                                             {"device_include", "<none>"},
+                                             {"device_exclude", "^$"}});
 }
 
 TEST_CASE("a fixture gives node_exporter's 16 counters per device, every device by default") {

@@ -19,6 +19,8 @@ namespace fs = std::filesystem;
 using vigil::MetricType;
 using vigil::testing::FakeHost;
 using vigil::testing::fixture;
+using vigil::testing::option_defaults;
+using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
 
 namespace {
@@ -54,11 +56,7 @@ TEST_CASE("the plugin describes itself and its proc_path and sys_path options") 
   const vigil_plugin_desc* d = plugin();
   CHECK(std::string(d->name) == "collector_uptime");
   REQUIRE(d->collector != nullptr);
-  REQUIRE(d->option_count == 2);
-  CHECK(std::string(d->options[0].name) == "proc_path");
-  CHECK(std::string(d->options[0].default_value) == "/proc");
-  CHECK(std::string(d->options[1].name) == "sys_path");
-  CHECK(std::string(d->options[1].default_value) == "/sys");
+  CHECK(option_defaults(d) == OptionDefaults{{"proc_path", "/proc"}, {"sys_path", "/sys"}});
 }
 
 TEST_CASE("fixtures give the boot time, the time, the zone and the clocksources") {

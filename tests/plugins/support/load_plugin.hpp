@@ -12,6 +12,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace vigil::testing {
 
 inline const vigil_plugin_desc* load_plugin(const char* path) {
@@ -21,6 +25,17 @@ inline const vigil_plugin_desc* load_plugin(const char* path) {
   auto entry = reinterpret_cast<vigil_plugin_entry_fn>(dlsym(lib, VIGIL_ENTRY_SYMBOL));
   REQUIRE(entry != nullptr);
   return entry();
+}
+
+// A plugin's options as (name, default) pairs in declaration order, "<none>" where an option has
+// no default: what `vigil plugins` lists and the README's options table must match.
+using OptionDefaults = std::vector<std::pair<std::string, std::string>>;
+inline OptionDefaults option_defaults(const vigil_plugin_desc* desc) {
+  OptionDefaults out;
+  for (size_t i = 0; i < desc->option_count; ++i)
+    out.emplace_back(desc->options[i].name,
+                     desc->options[i].default_value ? desc->options[i].default_value : "<none>");
+  return out;
 }
 
 #ifdef PLUGIN_PATH

@@ -50,6 +50,20 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
+// In a forked child: stdin from /dev/null, stdout and stderr to `out_fd`, then argv[0] from
+// PATH. Never returns (exit status 127 when the program cannot be run).
+[[noreturn]] void exec_child(const std::vector<std::string>& argv, int out_fd) {
+  ::dup2(out_fd, 1);
+  ::dup2(out_fd, 2);
+  int null = ::open("/dev/null", O_RDONLY);
+  ::dup2(null, 0);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  ::_exit(127);
+}
+
 }  // namespace
 
 struct HttpTestServer::Impl {
@@ -199,17 +213,7 @@ int run_program(const std::vector<std::string>& argv, std::string& output) {
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
   pid_t pid = ::fork();
   if (pid < 0) return -1;
-  if (pid == 0) {
-    ::dup2(pipe_fds[1], 1);
-    ::dup2(pipe_fds[1], 2);
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid == 0) exec_child(argv, pipe_fds[1]);
   ::close(pipe_fds[1]);
   output.clear();
   char buf[4096];
@@ -251,17 +255,7 @@ TlsTestServer::TlsTestServer(const TestCertificate& cert,
   REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
   pid_ = ::fork();
   REQUIRE(pid_ >= 0);
-  if (pid_ == 0) {
-    ::dup2(pipe_fds[1], 1);
-    ::dup2(pipe_fds[1], 2);
-    int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid_ == 0) exec_child(argv, pipe_fds[1]);
   ::close(pipe_fds[1]);
   // s_server prints "ACCEPT 127.0.0.1:<port>" once it listens.
   std::string seen;
