@@ -4,6 +4,7 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 
 #include <unistd.h>
@@ -18,6 +19,7 @@ using vigil::testing::fixture;
 using vigil::testing::option_defaults;
 using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
+using vigil::testing::refused_start;
 
 namespace {
 
@@ -30,9 +32,8 @@ vigil::Labels cpu_mode(const char* cpu, const char* mode) {
 }
 
 // A writable procfs stand-in whose stat file a test can replace between collects.
-struct TempProc : vigil::testing::TempDir {
-  TempProc() : TempDir("vigil_cpu_test") {}
-  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "stat"); }
+struct TempProc : vigil::testing::TempProcFile {
+  TempProc() : TempProcFile("vigil_cpu_test", "stat") {}
 };
 
 }  // namespace
@@ -152,11 +153,7 @@ TEST_CASE("a series the host dropped is registered again on the next collect") {
 }
 
 TEST_CASE("a proc_path without a stat file is refused at start with the path and a hint") {
-  FakeHost host;
-  auto inst = host.try_create(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}});
-  REQUIRE_FALSE(inst);
-  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
-  CHECK_THAT(inst.status().message(),
+  CHECK_THAT(refused_start(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}}),
              Catch::Contains("/nonexistent/vigil/proc/stat") && Catch::Contains("proc_path"));
 }
 
@@ -165,11 +162,10 @@ TEST_CASE("a stat file that turns malformed fails the collect with the file and 
   proc.use("four_cpus/stat");
   FakeHost host;
   auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
-  proc.write("stat", "cpu0 1 2 three\n");
+  proc.write("cpu0 1 2 three\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.path() / "stat").string()) && Catch::Contains("line 1"));
+  CHECK_THAT(status.message(), Catch::Contains(proc.target()) && Catch::Contains("line 1"));
 }
 
 TEST_CASE("the machine's own /proc gives a positive idle time for cpu 0") {

@@ -5,6 +5,7 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,6 +26,7 @@ using vigil::testing::option_defaults;
 using vigil::testing::OptionDefaults;
 using vigil::testing::OptionMap;
 using vigil::testing::plugin;
+using vigil::testing::refused_start;
 
 namespace {
 
@@ -73,10 +75,8 @@ std::set<std::string> devices(const FakeHost& host, const char* family = "node_d
 }
 
 // A writable procfs stand-in whose diskstats a test can replace between collects.
-struct TempProc : vigil::testing::TempDir {
-  TempProc() : TempDir("vigil_diskstats_test") {}
-  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "diskstats"); }
-  void write(const std::string& text) { TempDir::write("diskstats", text); }
+struct TempProc : vigil::testing::TempProcFile {
+  TempProc() : TempProcFile("vigil_diskstats_test", "diskstats") {}
 };
 
 }  // namespace
@@ -265,11 +265,7 @@ TEST_CASE("on a 1.0 host without unregister, a vanished disk is only no longer w
 }
 
 TEST_CASE("a proc_path without diskstats is refused at start with the path and a hint") {
-  FakeHost host;
-  auto inst = host.try_create(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}});
-  REQUIRE_FALSE(inst);
-  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
-  CHECK_THAT(inst.status().message(),
+  CHECK_THAT(refused_start(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}}),
              Catch::Contains("/nonexistent/vigil/proc/diskstats") && Catch::Contains("proc_path"));
 }
 
@@ -282,8 +278,7 @@ TEST_CASE("a diskstats that turns malformed fails the collect with the file and 
   proc.write("8 0 sda 1 2 3 4 5 6 7 8 9 10 11\n8 1 sda1 1 2\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.path() / "diskstats").string()) && Catch::Contains("line 2"));
+  CHECK_THAT(status.message(), Catch::Contains(proc.target()) && Catch::Contains("line 2"));
   CHECK(host.unregister_calls() == 0);
 }
 

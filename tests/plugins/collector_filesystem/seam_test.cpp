@@ -66,9 +66,8 @@ std::chrono::steady_clock::duration timed(Fn&& fn) {
 }
 
 // A procfs stand-in whose mount table a test can rewrite between collects.
-struct TempProc : vigil::testing::TempDir {
-  TempProc() : TempDir("vigil_fs_seam") { fs::create_directories(path() / "1"); }
-  void write(const std::string& text) { TempDir::write("1/mounts", text); }
+struct TempProc : vigil::testing::TempProcFile {
+  TempProc() : TempProcFile("vigil_fs_seam", "1/mounts") {}
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 
 #include <stdlib.h>
@@ -17,13 +18,13 @@ using vigil::testing::fixture;
 using vigil::testing::option_defaults;
 using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
+using vigil::testing::refused_start;
 
 namespace {
 
 // A writable procfs stand-in whose loadavg file a test can replace between collects.
-struct TempProc : vigil::testing::TempDir {
-  TempProc() : TempDir("vigil_loadavg_test") {}
-  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "loadavg"); }
+struct TempProc : vigil::testing::TempProcFile {
+  TempProc() : TempProcFile("vigil_loadavg_test", "loadavg") {}
 };
 
 }  // namespace
@@ -80,19 +81,13 @@ TEST_CASE("a series the host dropped is registered again on the next collect") {
 }
 
 TEST_CASE("a proc_path without a loadavg file is refused at start with the path and a hint") {
-  FakeHost host;
-  auto inst = host.try_create(plugin(), {{"proc_path", "/nonexistent/vigil/proc/"}});
-  REQUIRE_FALSE(inst);
-  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
-  CHECK_THAT(inst.status().message(),
+  CHECK_THAT(refused_start(plugin(), {{"proc_path", "/nonexistent/vigil/proc/"}}),
              Catch::Contains("/nonexistent/vigil/proc/loadavg") && Catch::Contains("proc_path"));
 }
 
 TEST_CASE("an empty proc_path is refused with what is expected") {
-  FakeHost host;
-  auto inst = host.try_create(plugin(), {{"proc_path", ""}});
-  REQUIRE_FALSE(inst);
-  CHECK_THAT(inst.status().message(), Catch::Contains("proc_path") && Catch::Contains("/proc"));
+  CHECK_THAT(refused_start(plugin(), {{"proc_path", ""}}),
+             Catch::Contains("proc_path") && Catch::Contains("/proc"));
 }
 
 TEST_CASE("a loadavg file that turns malformed or vanishes fails the collect, naming the file") {
@@ -102,18 +97,16 @@ TEST_CASE("a loadavg file that turns malformed or vanishes fails the collect, na
   auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
 
-  proc.write("loadavg", "garbage\n");
+  proc.write("garbage\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.path() / "loadavg").string()) && Catch::Contains("'garbage'"));
+  CHECK_THAT(status.message(), Catch::Contains(proc.target()) && Catch::Contains("'garbage'"));
   CHECK(host.value("node_load1") == 0.21);  // the last good value stays
 
   proc.remove("loadavg");
   status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains("cannot open " + (proc.path() / "loadavg").string()));
+  CHECK_THAT(status.message(), Catch::Contains("cannot open " + proc.target()));
 }
 
 TEST_CASE("the machine's own /proc gives the same load averages as getloadavg()") {

@@ -4,6 +4,7 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 
 #include <unistd.h>
@@ -17,13 +18,13 @@ using vigil::testing::fixture;
 using vigil::testing::option_defaults;
 using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
+using vigil::testing::refused_start;
 
 namespace {
 
 // A writable procfs stand-in whose meminfo a test can rewrite between collects.
-struct TempProc : vigil::testing::TempDir {
-  TempProc() : TempDir("vigil_mem_test") {}
-  void write(const std::string& text) { TempDir::write("meminfo", text); }
+struct TempProc : vigil::testing::TempProcFile {
+  TempProc() : TempProcFile("vigil_mem_test", "meminfo") {}
 };
 
 }  // namespace
@@ -98,11 +99,7 @@ TEST_CASE("a field that appears is added, one that disappears leaves the exposit
 }
 
 TEST_CASE("a proc_path without meminfo is refused at start with the path and a hint") {
-  FakeHost host;
-  auto inst = host.try_create(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}});
-  REQUIRE_FALSE(inst);
-  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
-  CHECK_THAT(inst.status().message(),
+  CHECK_THAT(refused_start(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}}),
              Catch::Contains("/nonexistent/vigil/proc/meminfo") && Catch::Contains("proc_path"));
 }
 
@@ -114,8 +111,7 @@ TEST_CASE("a malformed meminfo fails the collect with the file and line") {
   proc.write("MemTotal: 100 kB\nMemFree: ??? kB\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.path() / "meminfo").string()) && Catch::Contains("line 2"));
+  CHECK_THAT(status.message(), Catch::Contains(proc.target()) && Catch::Contains("line 2"));
 }
 
 TEST_CASE("the machine's own /proc gives a positive MemTotal") {
@@ -190,8 +186,7 @@ TEST_CASE("a meminfo that turns malformed makes the check fail with the file and
   auto status = inst.check();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
   CHECK(inst.health().status == VIGIL_HEALTH_UNKNOWN);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.path() / "meminfo").string()) && Catch::Contains("line 2"));
+  CHECK_THAT(status.message(), Catch::Contains(proc.target()) && Catch::Contains("line 2"));
 }
 
 TEST_CASE("the memory check on the machine's own /proc reports a percentage") {

@@ -5,6 +5,7 @@
 #include <vigil/testing/fake_host.hpp>
 
 #include "files.hpp"
+#include "host_results.hpp"
 #include "load_plugin.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,6 +21,7 @@ using vigil::testing::fixture;
 using vigil::testing::option_defaults;
 using vigil::testing::OptionDefaults;
 using vigil::testing::plugin;
+using vigil::testing::refused_start;
 
 namespace {
 
@@ -47,9 +49,8 @@ std::set<std::string> devices(const FakeHost& host) {
 }
 
 // A writable procfs stand-in whose net/dev a test can replace between collects.
-struct TempProc : vigil::testing::TempDir {
-  TempProc() : TempDir("vigil_netdev_test") { fs::create_directory(path() / "net"); }
-  void use(const std::string& fixture_name) { copy(fixture(fixture_name), "net/dev"); }
+struct TempProc : vigil::testing::TempProcFile {
+  TempProc() : TempProcFile("vigil_netdev_test", "net/dev") {}
 };
 
 }  // namespace
@@ -121,13 +122,9 @@ TEST_CASE("device_exclude leaves devices out, device_include keeps only matching
 }
 
 TEST_CASE("a bad pattern is refused at start naming the option") {
-  FakeHost host;
-  auto inst =
-      host.try_create(plugin(), {{"proc_path", fixture("typical")}, {"device_include", "eth("}});
-  REQUIRE_FALSE(inst);
-  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
-  CHECK_THAT(inst.status().message(),
-             Catch::Contains("device_include") && Catch::Contains("\"eth(\""));
+  CHECK_THAT(
+      refused_start(plugin(), {{"proc_path", fixture("typical")}, {"device_include", "eth("}}),
+      Catch::Contains("device_include") && Catch::Contains("\"eth(\""));
 }
 
 TEST_CASE("later collects write through cached handles: no new registrations") {
@@ -181,11 +178,7 @@ TEST_CASE("a series the host dropped is registered again on the next collect") {
 }
 
 TEST_CASE("a proc_path without net/dev is refused at start with the path and a hint") {
-  FakeHost host;
-  auto inst = host.try_create(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}});
-  REQUIRE_FALSE(inst);
-  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
-  CHECK_THAT(inst.status().message(),
+  CHECK_THAT(refused_start(plugin(), {{"proc_path", "/nonexistent/vigil/proc"}}),
              Catch::Contains("/nonexistent/vigil/proc/net/dev") && Catch::Contains("proc_path"));
 }
 
@@ -195,11 +188,10 @@ TEST_CASE("a net/dev that turns malformed fails the collect with the file and li
   FakeHost host;
   auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
   REQUIRE(inst.collect().is_ok());
-  proc.write("net/dev", "h1\nh2\n  eth0: 1 2 3\n");
+  proc.write("h1\nh2\n  eth0: 1 2 3\n");
   auto status = inst.collect();
   CHECK(status.code() == VIGIL_ERR_UNAVAILABLE);
-  CHECK_THAT(status.message(),
-             Catch::Contains((proc.path() / "net" / "dev").string()) && Catch::Contains("line 3"));
+  CHECK_THAT(status.message(), Catch::Contains(proc.target()) && Catch::Contains("line 3"));
   // Nothing is unregistered on a bad read: the devices were not seen to go.
   CHECK(host.unregister_calls() == 0);
 }

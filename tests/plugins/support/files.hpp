@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace vigil::testing {
 
@@ -74,6 +75,32 @@ class TempDir {
 
  private:
   std::filesystem::path path_;
+};
+
+// A procfs stand-in holding the one file a collector reads (`relative`: "stat", "net/dev"),
+// which a test replaces or rewrites between collects; parent directories are created.
+class TempProcFile : public TempDir {
+ public:
+  TempProcFile(const std::string& prefix, std::string relative)
+      : TempDir(prefix), relative_(std::move(relative)) {
+    std::filesystem::create_directories((path() / relative_).parent_path());
+  }
+#ifdef FIXTURES_DIR
+  // Replaces the file with a fixture file.
+  void use(const std::string& fixture_relative) const {
+    copy(fixture(fixture_relative), relative_);
+  }
+#endif
+  void write(const std::string& text) const {
+    TempDir::write(relative_, text);
+  }
+  // The file's full path, as error messages name it.
+  std::string target() const {
+    return file(relative_);
+  }
+
+ private:
+  std::string relative_;
 };
 
 // A file holding `text`, created with mode 0600 (mkstemp's) as a password file should be,

@@ -1,5 +1,6 @@
 // What a plugin test reads back from the SDK's fake host, in the words a user would see: a
-// health check's "status: message" line, and how often the plugin logged something.
+// health check's "status: message" line, why an instance was refused at start, and how often the
+// plugin logged something.
 //
 // Test helpers only: they must never change the fake host's state.
 #pragma once
@@ -34,6 +35,16 @@ inline std::string run_check(FakeInstance& inst) {
   vigil::Status s = inst.check();
   REQUIRE(s.to_string() == "ok");
   return std::string(status_name(inst.health().status)) + ": " + inst.health().message;
+}
+
+// The message of a start the plugin refuses with these options (VIGIL_ERR_INVALID_ARGUMENT, what
+// a user reads in the log when the instance does not start). REQUIREs the refusal.
+inline std::string refused_start(const vigil_plugin_desc* desc, const OptionMap& options) {
+  FakeHost host;
+  auto inst = host.try_create(desc, options);
+  REQUIRE_FALSE(inst);
+  CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
+  return inst.status().message();
 }
 
 // How many log lines contain `text` (at `level`, or at any level when none is given).
