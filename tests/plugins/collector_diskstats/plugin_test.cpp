@@ -67,11 +67,7 @@ const std::pair<const char*, const char*> kFamilies[17] = {
 };
 
 std::set<std::string> devices(const FakeHost& host, const char* family = "node_disk_info") {
-  std::set<std::string> out;
-  for (const auto& s : host.series(family))
-    for (const auto& [k, v] : s.labels)
-      if (k == "device") out.insert(v);
-  return out;
+  return vigil::testing::label_values(host, family, "device");
 }
 
 // A writable procfs stand-in whose diskstats a test can replace between collects.

@@ -41,11 +41,7 @@ const char* const kMetrics[16] = {
     "node_network_transmit_carrier_total",   "node_network_transmit_compressed_total"};
 
 std::set<std::string> devices(const FakeHost& host) {
-  std::set<std::string> out;
-  for (const auto& s : host.series("node_network_receive_bytes_total"))
-    for (const auto& [k, v] : s.labels)
-      if (k == "device") out.insert(v);
-  return out;
+  return vigil::testing::label_values(host, "node_network_receive_bytes_total", "device");
 }
 
 // A writable procfs stand-in whose net/dev a test can replace between collects.

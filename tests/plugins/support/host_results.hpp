@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstddef>
+#include <set>
 #include <string>
 
 namespace vigil::testing {
@@ -45,6 +46,17 @@ inline std::string refused_start(const vigil_plugin_desc* desc, const OptionMap&
   REQUIRE_FALSE(inst);
   CHECK(inst.status().code() == VIGIL_ERR_INVALID_ARGUMENT);
   return inst.status().message();
+}
+
+// The values one label takes across a family's series: which devices, groups or mount points a
+// user would see.
+inline std::set<std::string> label_values(const FakeHost& host, const std::string& family,
+                                          const std::string& label) {
+  std::set<std::string> out;
+  for (const auto& s : host.series(family))
+    for (const auto& [name, value] : s.labels)
+      if (name == label) out.insert(value);
+  return out;
 }
 
 // How many log lines contain `text` (at `level`, or at any level when none is given).
