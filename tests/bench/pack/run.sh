@@ -33,7 +33,7 @@ shift
 SECONDS_PER_ROUND=30  # part 1: one round = this many cycles (one per second)
 ROUNDS=3              # part 1 and 2: rounds; the median is reported
 TEXT_SECONDS=10       # part 2: vigil cycles (and node_exporter scrapes) per round
-HANG_SECONDS=20       # part 3: seconds per scenario
+HANG_SECONDS=20       # part 3: seconds per round (the three scenarios run side by side)
 KEEP=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -500,12 +500,13 @@ fi
 
 # ---- 3. hang isolation ------------------------------------------------------------------------
 # bench_schedule (built here against the SDK headers alone) stamps the start of each collect()
-# and reports its lateness against its planned slots. Two probes at 100 ms run beside the six
-# collectors and the exporter (a real agent's load), scraped once per second, in three
-# scenarios: no hung plugin; one test_hang (collect() sleeps for an hour; timeout 200 ms); and
-# as many test_hang instances as the scheduler has workers (4), so that every worker the pool
+# and reports its lateness against its planned slots. Probes every 100 ms, 250 ms and 1 s run
+# beside the six collectors and the exporter (a real agent's load), scraped once per second, in
+# three vigils side by side, so that the machine's own noise hits them alike: one with no hung
+# plugin, one with a test_hang (collect() sleeps for an hour; timeout 200 ms), and one with as
+# many test_hang instances as the scheduler has workers (4), so that every worker the pool
 # started with ends up stuck.
-log "== 3. hang isolation: bench_schedule probes at 100 ms, with and without hung plugins"
+log "== 3. hang isolation: bench_schedule probes, with and without hung plugins, ${HANG_SECONDS}s"
 mkdir -p "$WORK/plugins"
 if "$CXX" -std=c++17 -O2 -shared -fPIC -fvisibility=hidden -Wall -Wextra -Wl,--no-undefined \
      -I "$ROOT/sdk/include" "$HERE/bench_schedule.cpp" -o "$WORK/plugins/bench_schedule.so" \
@@ -518,11 +519,14 @@ else
   CANNOT_RUN+=("hang isolation (bench_schedule did not build)")
   HAVE_PROBE=0
 fi
-declare -A H_MAX H_P99 H_P50 H_RUNS H_MISSED H_TIMEOUTS H_SKIPPED
-PROBES=2
-# hang_scenario KEY HUNG: sets H_*[KEY] (seconds, counts) from the last page.
-hang_scenario() {
-  local key=$1 hung=$2 config="$WORK/hang-$1.json" logfile="$WORK/hang-$1.log" i url pg
+declare -A H_SHARED H_LINES H_MAX H_WORST H_AT H_P99 H_P50 H_RUNS H_MISSED H_LATE H_TIMEOUTS H_PID H_URL
+# A run later than half its interval counts in the next slot (and leaves a missed slot behind),
+# so the 1 s probe is there to measure long stalls; the fast ones give many samples.
+PROBES=(100ms 250ms 1s)
+HANG_KEYS=()
+# hang_config KEY HUNG: writes $WORK/hang-KEY.json.
+hang_config() {
+  local key=$1 hung=$2 i p
   {
     echo '{'
     echo "  \"plugin_dirs\": [\"$BUILD/plugins\", \"$WORK/plugins\"],"
@@ -534,8 +538,8 @@ hang_scenario() {
     for p in "${SIX[@]}"; do
       echo "    {\"plugin\": \"$p\", \"name\": \"${p#collector_}\", \"kinds\": [\"collector\"]},"
     done
-    for i in $(seq "$PROBES"); do
-      echo "    {\"plugin\": \"bench_schedule\", \"name\": \"probe$i\", \"interval\": \"100ms\"},"
+    for i in "${PROBES[@]}"; do
+      echo "    {\"plugin\": \"bench_schedule\", \"name\": \"probe_$i\", \"interval\": \"$i\"},"
     done
     for i in $(seq "$hung"); do
       echo "    {\"plugin\": \"test_hang\", \"name\": \"hang$i\", \"interval\": \"1s\", \"timeout\": \"200ms\", \"options\": {\"hang\": \"1h\"}},"
@@ -543,41 +547,95 @@ hang_scenario() {
     echo '    {"plugin": "exporter_prometheus", "name": "prometheus"}'
     echo '  ]'
     echo '}'
-  } >"$config"
-  start_vigil "$config" "$logfile" || return 1
-  url="http://127.0.0.1:$VIGIL_PORT/metrics"
-  local start
-  start=$(now_us)
-  for i in $(seq "$HANG_SECONDS"); do
-    scrape "$url"
-    sleep_until $((start + i * 1000000))
-  done
-  pg=$(page "$url")
-  stop_pid "$VIGIL_PID"
-  # Worst over the probes: the max of their max, of their p99 and of their p50.
-  read -r H_MAX[$key] H_P99[$key] H_P50[$key] H_RUNS[$key] H_MISSED[$key] H_TIMEOUTS[$key] \
-    H_SKIPPED[$key] < <(awk '
+  } >"$WORK/hang-$key.json"
+}
+# hang_round KEY PAGE: appends to H_LINES[KEY] one line for the round: the worst over the probes
+# of their max, p99 and p50 (seconds); the probes' runs, missed slots and runs later than 10 ms;
+# the hung instances' timeouts; when the worst run started (seconds after its probe's first).
+hang_round() {
+  local key=$1 pg=$2 line
+  line=$(awk '
       function worst(a, v) { return (v > a) ? v : a }
-      /^bench_schedule_lateness_max_seconds\{/ {mx = worst(mx, $NF)}
+      function ticker() { match($0, /ticker="[^"]*"/); return substr($0, RSTART, RLENGTH) }
+      /^bench_schedule_lateness_max_seconds\{/ {if ($NF > mx) {mx = $NF; who = ticker()}}
+      /^bench_schedule_lateness_max_at_seconds\{/ {at[ticker()] = $NF}
       /^bench_schedule_lateness_p99_seconds\{/ {p99 = worst(p99, $NF)}
       /^bench_schedule_lateness_p50_seconds\{/ {p50 = worst(p50, $NF)}
       /^bench_schedule_runs_total\{/ {runs += $NF}
       /^bench_schedule_missed_slots_total\{/ {missed += $NF}
+      /^bench_schedule_late_runs_total\{/ {late += $NF}
       /^vigil_plugin_timeouts_total\{.*instance="hang/ {timeouts += $NF}
-      /^vigil_plugin_skipped_runs_total\{.*instance="probe/ {skipped += $NF}
-      END {printf "%.6f %.6f %.6f %d %d %d %d\n", mx, p99, p50, runs, missed, timeouts, skipped}' <<<"$pg")
-  if [[ ${H_RUNS[$key]} -eq 0 ]]; then
-    log "run.sh: the probes reported no run in scenario $key; vigil's log:"
-    sed 's/^/  /' "$logfile" >&2
+      END {printf "%.6f %.6f %.6f %d %d %d %d %.1f\n", mx, p99, p50, runs, missed, late, timeouts, at[who]}' <<<"$pg")
+  if [[ $(cut -d' ' -f4 <<<"$line") -eq 0 ]]; then
+    log "run.sh: the probes reported no run with $key hung plugin(s); vigil's log:"
+    sed 's/^/  /' "$WORK/hang-$key.log" >&2
     return 1
   fi
-  log "  $key: max $(awk -v s="${H_MAX[$key]}" 'BEGIN {printf "%.2f", s * 1000}') ms, p99 $(awk -v s="${H_P99[$key]}" 'BEGIN {printf "%.2f", s * 1000}') ms over ${H_RUNS[$key]} probe runs, ${H_MISSED[$key]} missed slots, ${H_TIMEOUTS[$key]} hang timeouts"
+  H_LINES[$key]+="$line"$'\n'
+  log "  $key: $(awk '{printf "max %.2f ms (%.1f s after start), p99 %.2f ms, %d probe runs, %d later than 10 ms, %d missed slots, %d hang timeouts", $1 * 1e3, $8, $2 * 1e3, $4, $6, $5, $7}' <<<"$line")"
+}
+# hang_summary KEY: sets H_*[KEY] over the rounds: the median of the rounds' max (the figure:
+# a delay the hang causes shows in every round, the machine's own spikes seldom twice), the
+# worst of all and when it came, the medians of p99 and p50, and the sums of the counts.
+hang_summary() {
+  local key=$1 lines
+  [[ -n ${H_LINES[$key]:-} ]] || return 0
+  lines=$(sed '/^$/d' <<<"${H_LINES[$key]}")
+  H_MAX[$key]=$(cut -d' ' -f1 <<<"$lines" | median)
+  H_P99[$key]=$(cut -d' ' -f2 <<<"$lines" | median)
+  H_P50[$key]=$(cut -d' ' -f3 <<<"$lines" | median)
+  read -r "H_RUNS[$key]" "H_MISSED[$key]" "H_LATE[$key]" "H_TIMEOUTS[$key]" "H_WORST[$key]" \
+    "H_AT[$key]" < <(awk '
+      {runs += $4; missed += $5; late += $6; timeouts += $7; if ($1 >= worst) {worst = $1; at = $8}}
+      END {printf "%d %d %d %d %.6f %.1f\n", runs, missed, late, timeouts, worst, at}' <<<"$lines")
+}
+# The log times (ms of the day) of the runs a vigil's probes logged as late.
+late_times() {
+  sed -n 's/^[0-9-]*T\([0-9]*\):\([0-9]*\):\([0-9]*\)\.\([0-9]*\).*\[bench_schedule:.*after its planned slot.*/\1 \2 \3 \4/p' "$1" |
+    awk '{print (($1 * 60 + $2) * 60 + $3) * 1000 + $4}'
+}
+# Reads late-run times on stdin; prints how many are within 20 ms of a late run in LOG.
+shared_with() {
+  awk -v other="$(late_times "$1" | tr '\n' ' ')" '
+    BEGIN {n = split(other, t, " ")}
+    {for (i = 1; i <= n; i++) if ($1 - t[i] <= 20 && t[i] - $1 <= 20) {shared++; break}}
+    END {print shared + 0}'
 }
 if [[ $HAVE_PROBE -eq 1 ]]; then
-  for s in "none 0" "one 1" "workers 4"; do
-    read -r key hung <<<"$s"
-    hang_scenario "$key" "$hung" || CANNOT_RUN+=("hang isolation, scenario $key")
+  for r in $(seq "$ROUNDS"); do
+    HANG_KEYS=()
+    for s in "none 0" "one 1" "workers 4"; do
+      read -r key hung <<<"$s"
+      hang_config "$key" "$hung"
+      if start_vigil "$WORK/hang-$key.json" "$WORK/hang-$key.log"; then
+        HANG_KEYS+=("$key")
+        H_PID[$key]=$VIGIL_PID
+        H_URL[$key]="http://127.0.0.1:$VIGIL_PORT/metrics"
+      else
+        CANNOT_RUN+=("hang isolation, scenario $key")
+      fi
+    done
+    [[ ${#HANG_KEYS[@]} -gt 0 ]] || break
+    log "  round $r"
+    start=$(now_us)
+    for i in $(seq "$HANG_SECONDS"); do
+      for key in "${HANG_KEYS[@]}"; do scrape "${H_URL[$key]}"; done
+      sleep_until $((start + i * 1000000))
+    done
+    for key in "${HANG_KEYS[@]}"; do
+      hang_round "$key" "$(page "${H_URL[$key]}")" || CANNOT_RUN+=("hang isolation, scenario $key")
+    done
+    for key in "${HANG_KEYS[@]}"; do stop_pid "${H_PID[$key]}"; done
+    # Late runs the no-hung-plugin vigil also had at the same moment: the machine's, not the hang's.
+    if [[ -e $WORK/hang-none.log ]]; then
+      for key in one workers; do
+        [[ -e $WORK/hang-$key.log ]] || continue
+        H_SHARED[$key]=$((${H_SHARED[$key]:-0} + $(late_times "$WORK/hang-$key.log" |
+          shared_with "$WORK/hang-none.log")))
+      done
+    fi
   done
+  for key in none one workers; do hang_summary "$key"; done
 fi
 
 # ---- the table --------------------------------------------------------------------------------
@@ -606,6 +664,7 @@ fi
 
 echo
 echo "Vigil plugin pack benchmarks: $(uname -n), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg) at the end, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "vigil: $("$VIGIL" version 2>/dev/null | head -1) from $BUILD (checkout $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)); $("$NODE_EXPORTER" --version 2>&1 | head -1 | cut -d' ' -f1-3); $("$COLLECTD" -h 2>/dev/null | sed -n 's/^collectd \([0-9][0-9.]*[0-9]\).*/collectd \1/p' | head -1)"
 echo "command: tests/bench/pack/run.sh ${BUILD} --seconds $SECONDS_PER_ROUND --rounds $ROUNDS --text-seconds $TEXT_SECONDS --hang-seconds $HANG_SECONDS"
 echo
 row "figure" "vigil" "node_exporter" "collectd" "target" "result"
@@ -635,19 +694,23 @@ row "breakdown: vigil one scrape alone" "$(show "$(ms "$TV_SCRAPE")" ms)" "" "" 
 row "breakdown: vigil CPU per second, file unchanged" "$(show "$(ms "$TV_IDLE")" ms)" "" "" "" ""
 row "collects per round (1 per second expected)" "${TV_COLLECTS:-n/a}" "" "" "$TEXT_SECONDS" ""
 row "bench_metric series served" "${TV_LINES:-n/a}" "${TN_LINES:-n/a}" "" "$TEXT_SERIES" ""
-echo "-- hang isolation: lateness of a 100 ms probe's collect() starts (worst of $PROBES probes, ${HANG_SECONDS}s each)"
-for s in "none:no hung plugin" "one:one hung plugin (test_hang, timeout 200 ms)" \
+echo "-- hang isolation: lateness of collect() starts, probes every ${PROBES[*]} (the worst of them); 3 vigils side by side, median of $ROUNDS x ${HANG_SECONDS}s"
+for s in "none:no hung plugin (the machine's own noise)" "one:one hung plugin (test_hang, timeout 200 ms)" \
          "workers:4 hung plugins (= scheduler workers)"; do
   key=${s%%:*}
   label=${s#*:}
   mx=$(ms_s "$(get H_MAX "$key")")
-  p99=$(ms_s "$(get H_P99 "$key")")
   target="" result=""
   if [[ $key != none ]]; then target="<= 10 ms"; result=$(verdict "$mx" '<=' 10); fi
   row "$label: max" "$(show "$mx" ms)" "" "" "$target" "$result"
-  row "  p99 / p50" "$(show "$p99 / $(ms_s "$(get H_P50 "$key")")" ms)" "" "" "" ""
-  row "  probe runs / missed slots / hang timeouts" \
-    "$(get H_RUNS "$key") / $(get H_MISSED "$key") / $(get H_TIMEOUTS "$key")" "" "" "" ""
+  row "  worst round's max (s after start)" "$(show "$(ms_s "$(get H_WORST "$key")")" ms "$(get H_AT "$key") s")" "" "" "" ""
+  row "  p99 / p50" "$(show "$(ms_s "$(get H_P99 "$key")") / $(ms_s "$(get H_P50 "$key")")" ms)" "" "" "" ""
+  row "  probe runs / later than 10 ms / missed slots" \
+    "$(get H_RUNS "$key") / $(get H_LATE "$key") / $(get H_MISSED "$key")" "" "" "" ""
+  if [[ $key != none ]]; then
+    row "  late runs the no-hang vigil had too (+-20 ms)" "$(get H_SHARED "$key")" "" "" "" ""
+  fi
+  row "  hung calls past their timeout" "$(get H_TIMEOUTS "$key")" "" "" "" ""
 done
 cat <<EOF
 
