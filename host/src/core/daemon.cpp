@@ -192,7 +192,7 @@ bool Daemon::ready(std::string& report) const {
     } else if (ri.scheduled && !ri.ran_once->load()) {
       report += who + ": has not completed its first run\n";
       ok = false;
-    } else if (ri.health) {
+    } else if (ri.gates_health && ri.health) {
       std::lock_guard health_lock(ri.health->mutex);
       if (ri.health->status != VIGIL_HEALTH_OK && ri.health->status != VIGIL_HEALTH_WARNING) {
         report += who + ": health " + loader::health_status_name(ri.health->status) +
@@ -258,8 +258,8 @@ std::string Daemon::health_json() const {
   for (const auto& ri : instances_) {
     if (!ri.plan.checks) continue;
     nlohmann::ordered_json check = {{"name", ri.plan.config.name},
-                            {"plugin", ri.plan.library->name()},
-                            {"gates_readiness", ri.gates}};
+                                    {"plugin", ri.plan.library->name()},
+                                    {"gates_readiness", ri.gates_health}};
     if (!ri.instance) {
       check["status"] = "unknown";
       check["message"] = "not started: " + ri.failure;
@@ -367,7 +367,11 @@ void Daemon::start_instances(std::vector<RunningInstance>& runtime, const config
     if (!metrics) metrics = std::make_shared<InstanceMetrics>();
     ri.metrics = metrics;
     self_->bind(*metrics, lib.name(), name, ri.plan.checks);
-    ri.gates = ri.plan.config.gates_readiness.value_or(!ri.plan.checks);
+    // Anything that feeds data gates readiness until its first run by default; a health check's
+    // status gates it only when the config marks the instance.
+    ri.gates = ri.plan.config.gates_readiness.value_or(ri.plan.collects || ri.plan.exports ||
+                                                       !ri.plan.checks);
+    ri.gates_health = ri.plan.checks && ri.plan.config.gates_readiness.value_or(false);
     if (ri.plan.checks) {
       auto& health = health_by_instance_[name];
       if (!health) health = std::make_shared<HealthState>();

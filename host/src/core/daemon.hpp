@@ -49,7 +49,8 @@ struct RunningInstance {
   std::string failure;                         // why create() failed
   std::shared_ptr<InstanceMetrics> metrics;
   std::shared_ptr<HealthState> health;  // health checks only
-  bool gates = true;                    // resolved gates_readiness
+  bool gates = true;                    // readiness waits until it started and ran once
+  bool gates_health = false;            // readiness also needs its last health status ok or warning
   std::shared_ptr<std::atomic<bool>> ran_once = std::make_shared<std::atomic<bool>>(false);
   bool scheduled = false;
 };
