@@ -14,11 +14,13 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 
 namespace fs = std::filesystem;
 using vigil::testing::FakeHost;
@@ -85,6 +87,15 @@ struct Sleeper {
     int rc = posix_spawnp(&pid, "sleep", &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE(rc == 0);
+    // posix_spawn returns once the child's exec has replaced its memory, which the kernel does
+    // before it renames the task: wait until /proc shows "sleep", or the scan could miss it.
+    const std::string comm_path = "/proc/" + std::to_string(pid) + "/comm";
+    for (int i = 0; i < 500; ++i) {
+      std::ifstream in(comm_path);
+      std::string comm;
+      if (std::getline(in, comm) && comm == "sleep") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   void kill_and_reap() {
     if (pid <= 0) return;
