@@ -97,6 +97,22 @@ trap cleanup EXIT
 
 log() { printf '%s\n' "$*" >&2; }
 
+# Everything measured runs from a copy: a build directory shared with others may be rebuilt
+# during the run, and a binary a linker is rewriting cannot start (or is another build than the
+# plugins beside it).
+VIGIL_BUILT=$(date -u -r "$VIGIL" '+%Y-%m-%d %H:%M UTC')
+SNAP=$WORK/build
+mkdir -p "$SNAP/bin" "$SNAP/plugins" "$SNAP/test-plugins"
+cp "$VIGIL" "$SNAP/bin/vigil"
+cp "$BUILD"/plugins/*.so "$SNAP/plugins/"
+cp "$BUILD/test-plugins/test_hang.so" "$SNAP/test-plugins/"
+VIGIL=$SNAP/bin/vigil
+PLUGINS=$SNAP/plugins
+if ! "$VIGIL" version >/dev/null 2>&1; then
+  echo "run.sh: $BUILD/bin/vigil does not run (being rebuilt?); try again once the build is done" >&2
+  exit 2
+fi
+
 # ---- measuring a process --------------------------------------------------------------------
 # On-CPU time of every thread of PID in ns (first field of each task's schedstat); tick-based
 # utime+stime is 10 ms coarse, too coarse for sub-millisecond cycles. A thread that exits between
@@ -253,7 +269,7 @@ for p in "${SIX[@]}"; do
 done
 cat >"$WORK/six.json" <<EOF
 {
-  "plugin_dirs": ["$BUILD/plugins"],
+  "plugin_dirs": ["$PLUGINS"],
   "log": {"level": "info"},
   "http": {"address": "127.0.0.1", "port": 0},
   "scheduler": {"interval": "1s"},
@@ -266,8 +282,8 @@ EOF
 # loads every plugin it finds (and their libraries: libcurl, libpq, ...), so the difference is
 # what the other plugins of a full install cost it.
 mkdir -p "$WORK/six-plugins"
-for p in "${SIX[@]}" exporter_prometheus; do ln -s "$BUILD/plugins/$p.so" "$WORK/six-plugins/$p.so"; done
-sed "s|\"$BUILD/plugins\"|\"$WORK/six-plugins\"|" "$WORK/six.json" >"$WORK/six-only.json"
+for p in "${SIX[@]}" exporter_prometheus; do ln -s "$PLUGINS/$p.so" "$WORK/six-plugins/$p.so"; done
+sed "s|\"$PLUGINS\"|\"$WORK/six-plugins\"|" "$WORK/six.json" >"$WORK/six-only.json"
 NAMES=()  # V: vigil, VO: vigil with only its plugins, N: node_exporter, C: collectd
 declare -A PID_OF URL_OF
 declare -A LABEL_OF=([V]=vigil [VO]="vigil(own plugins only)" [N]=node_exporter [C]=collectd)
@@ -375,7 +391,7 @@ mv "$WORK/textfile/bench.prom.tmp" "$WORK/textfile/bench.prom"
 TEXT_BYTES=$(stat -c %s "$WORK/textfile/bench.prom")
 cat >"$WORK/textfile.json" <<EOF
 {
-  "plugin_dirs": ["$BUILD/plugins"],
+  "plugin_dirs": ["$PLUGINS"],
   "log": {"level": "info"},
   "http": {"address": "127.0.0.1", "port": 0},
   "scheduler": {"jitter": 0},
@@ -511,7 +527,7 @@ mkdir -p "$WORK/plugins"
 if "$CXX" -std=c++17 -O2 -shared -fPIC -fvisibility=hidden -Wall -Wextra -Wl,--no-undefined \
      -I "$ROOT/sdk/include" "$HERE/bench_schedule.cpp" -o "$WORK/plugins/bench_schedule.so" \
      2>"$WORK/bench_schedule.build.log"; then
-  ln -s "$BUILD/test-plugins/test_hang.so" "$WORK/plugins/test_hang.so"
+  ln -s "$SNAP/test-plugins/test_hang.so" "$WORK/plugins/test_hang.so"
   HAVE_PROBE=1
 else
   log "run.sh: could not build tests/bench/pack/bench_schedule.cpp:"
@@ -529,7 +545,7 @@ hang_config() {
   local key=$1 hung=$2 i p
   {
     echo '{'
-    echo "  \"plugin_dirs\": [\"$BUILD/plugins\", \"$WORK/plugins\"],"
+    echo "  \"plugin_dirs\": [\"$PLUGINS\", \"$WORK/plugins\"],"
     echo '  "log": {"level": "info"},'
     echo '  "http": {"address": "127.0.0.1", "port": 0},'
     echo '  "scheduler": {"interval": "1s", "workers": 4},'
@@ -664,7 +680,7 @@ fi
 
 echo
 echo "Vigil plugin pack benchmarks: $(uname -n), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg) at the end, $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "vigil: $("$VIGIL" version 2>/dev/null | head -1) from $BUILD (checkout $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)); $("$NODE_EXPORTER" --version 2>&1 | head -1 | cut -d' ' -f1-3); $("$COLLECTD" -h 2>/dev/null | sed -n 's/^collectd \([0-9][0-9.]*[0-9]\).*/collectd \1/p' | head -1)"
+echo "vigil: $("$VIGIL" version 2>/dev/null | head -1), $BUILD/bin/vigil built $VIGIL_BUILT (source checkout now $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)); $("$NODE_EXPORTER" --version 2>&1 | head -1 | cut -d' ' -f1-3); $("$COLLECTD" -h 2>/dev/null | sed -n 's/^collectd \([0-9][0-9.]*[0-9]\).*/collectd \1/p' | head -1)"
 echo "command: tests/bench/pack/run.sh ${BUILD} --seconds $SECONDS_PER_ROUND --rounds $ROUNDS --text-seconds $TEXT_SECONDS --hang-seconds $HANG_SECONDS"
 echo
 row "figure" "vigil" "node_exporter" "collectd" "target" "result"
@@ -721,8 +737,10 @@ and are scraped once per second, so a second is a cycle; node_exporter collects 
 scrape is a cycle; idle work is charged to the cycles. Textfile: the file is touched once per
 second half a second away from vigil's collect (interval 1s), so each second is one full parse
 plus one scrape; node_exporter reads the file on every scrape. Hang isolation: bench_schedule
-(tests/bench/pack/bench_schedule.cpp) measures each start against phase + n x 100 ms, the phase
-being the earliest its runs allow. A MISS is a figure to look at, not a failure of this script.
+(tests/bench/pack/bench_schedule.cpp) measures each start against phase + n x interval, the phase
+being the earliest its runs allow; each round starts three fresh vigils side by side (no hung
+plugin, one, four) and runs them ${HANG_SECONDS}s; the figure is the median of the rounds' worst.
+A MISS is a figure to look at, not a failure of this script.
 EOF
 
 if [[ ${#CANNOT_RUN[@]} -gt 0 ]]; then
