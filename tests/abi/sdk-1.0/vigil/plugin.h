@@ -79,7 +79,8 @@ extern "C" {
 
 #define VIGIL_ABI_MAJOR 1
 #define VIGIL_ABI_MINOR 0
-#define VIGIL_MAKE_ABI_VERSION(major, minor) ((uint32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
+#define VIGIL_MAKE_ABI_VERSION(major, minor) \
+  ((uint32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
 #define VIGIL_ABI_VERSION VIGIL_MAKE_ABI_VERSION(VIGIL_ABI_MAJOR, VIGIL_ABI_MINOR)
 #define VIGIL_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define VIGIL_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -129,7 +130,7 @@ typedef struct vigil_error {
 typedef int32_t vigil_option_type;
 enum {
   VIGIL_OPT_STRING = 1,
-  VIGIL_OPT_INT = 2,         /* int64 */
+  VIGIL_OPT_INT = 2, /* int64 */
   VIGIL_OPT_DOUBLE = 3,
   VIGIL_OPT_BOOL = 4,
   VIGIL_OPT_DURATION = 5,    /* "250ms", "10s", "5m", "1h" or a number of seconds; given as ms */
@@ -157,9 +158,9 @@ typedef struct vigil_option_value {
   const char* name;
   vigil_option_type type;
   int32_t is_set;
-  const char* string_value; /* STRING; also the JSON text for JSON; NULL otherwise */
-  int64_t int_value;        /* INT, BOOL (0/1), DURATION (milliseconds) */
-  double double_value;      /* DOUBLE (INT is also given here) */
+  const char* string_value;      /* STRING; also the JSON text for JSON; NULL otherwise */
+  int64_t int_value;             /* INT, BOOL (0/1), DURATION (milliseconds) */
+  double double_value;           /* DOUBLE (INT is also given here) */
   const char* const* list_items; /* STRING_LIST */
   size_t list_count;
 } vigil_option_value;
@@ -296,8 +297,8 @@ typedef struct vigil_notification {
   const char* receiver;        /* the receiver (route target) name */
   const char* status;          /* "firing" or "resolved" */
   const char* group_key;
-  int32_t escalation_step; /* 0-based step of the escalation policy, -1 when none */
-  int32_t attempt;         /* 1 on the first delivery attempt */
+  int32_t escalation_step;  /* 0-based step of the escalation policy, -1 when none */
+  int32_t attempt;          /* 1 on the first delivery attempt */
   const char* payload_json; /* the whole notification as JSON (alerts, labels, annotations) */
 } vigil_notification;
 
@@ -363,8 +364,8 @@ typedef struct vigil_host_api {
 
   /* Visits every family and its live series, families sorted by name and series by labels.
    * Blocks registrations (not writes) while it runs. For exporters. */
-  vigil_status (*visit_store)(vigil_host_ctx* ctx, const vigil_store_visitor* visitor,
-                              void* user, vigil_error* err);
+  vigil_status (*visit_store)(vigil_host_ctx* ctx, const vigil_store_visitor* visitor, void* user,
+                              vigil_error* err);
 
   /* Mounts a route on the host's HTTP server, for this instance's lifetime. Only from create().
    * `path` is exact (no patterns); `method` is "GET", "POST", ... . A path another instance or
