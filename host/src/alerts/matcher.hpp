@@ -43,8 +43,8 @@ class Matcher {
 bool matches_all(const std::vector<Matcher>& matchers,
                  const std::map<std::string, std::string>& labels);
 
-// `name="value"`, `name!="value"`, `name=~"re"`, `name!~"re"`; value in double quotes with backslash escapes
-// \n escapes (single quotes and backticks accepted too). On failure returns nullopt and sets
+// `name="value"`, `name!="value"`, `name=~"re"`, `name!~"re"`; the value in double quotes with
+// backslash escapes (single quotes and backticks accepted too). On failure returns nullopt and sets
 // `error`, e.g. `at 9: found '>', expected one of = != =~ !~`.
 std::optional<Matcher> parse_matcher(std::string_view text, std::string& error);
 
