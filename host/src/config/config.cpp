@@ -5,11 +5,14 @@
 // this file may throw past its public functions.
 #include "config/config.hpp"
 
+#include "alerts/matcher.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -224,6 +227,282 @@ void parse_scheduler(const json& v, const std::string& path, SchedulerConfig& ou
   }
 }
 
+// RFC 3339 ("2026-11-23T09:00:00Z", "...+01:00", fractions allowed) to Unix ms.
+std::optional<int64_t> parse_rfc3339(const std::string& text) {
+  int y, mo, d, h, mi, sec, consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+                  &consumed) != 6)
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  size_t pos = static_cast<size_t>(consumed);
+  int64_t millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+      if (digits < 3) millis = millis * 10 + (text[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) return std::nullopt;
+    for (int i = digits; i < 3; ++i) millis *= 10;
+  }
+  int64_t offset_s = 0;
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int oh, om;
+    if (std::sscanf(text.c_str() + pos + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
+    offset_s = (oh * 3600 + om * 60) * (text[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return (static_cast<int64_t>(timegm(&tm)) - offset_s) * 1000 + millis;
+}
+
+std::vector<std::filesystem::path> parse_paths(const json& v, const std::string& path,
+                                               const std::filesystem::path& base, Checker& check) {
+  std::vector<std::filesystem::path> out;
+  if (!v.is_array()) {
+    check.expected(path, v, "an array of paths");
+    return out;
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (auto s = check.string(v[i], Checker::index(path, i), true)) {
+      std::filesystem::path p(*s);
+      out.push_back(p.is_absolute() ? p : (base / p).lexically_normal());
+    }
+  }
+  return out;
+}
+
+void parse_delivery(const json& v, const std::string& path, DeliveryConfig& out, Checker& check) {
+  if (!v.is_object()) return check.expected(path, v, "an object");
+  check.only_keys(v, path, {"fallback", "max_age", "backoff_min", "backoff_max", "backoff_factor"});
+  if (v.contains("fallback"))
+    out.fallback = check.string(v["fallback"], Checker::child(path, "fallback"), true);
+  if (v.contains("max_age")) {
+    if (auto d = check.duration(v["max_age"], Checker::child(path, "max_age"), Millis{1000}))
+      out.max_age = *d;
+  }
+  if (v.contains("backoff_min")) {
+    if (auto d = check.duration(v["backoff_min"], Checker::child(path, "backoff_min"), Millis{1}))
+      out.backoff_min = *d;
+  }
+  if (v.contains("backoff_max")) {
+    if (auto d = check.duration(v["backoff_max"], Checker::child(path, "backoff_max"), Millis{1}))
+      out.backoff_max = *d;
+  }
+  if (v.contains("backoff_factor")) {
+    const auto& x = v["backoff_factor"];
+    if (x.is_number() && x.get<double>() >= 1 && x.get<double>() <= 10)
+      out.backoff_factor = x.get<double>();
+    else
+      check.expected(Checker::child(path, "backoff_factor"), x, "a number from 1 to 10");
+  }
+  if (out.backoff_max < out.backoff_min)
+    check.fail(Checker::child(path, "backoff_max"), "found " + format_duration(out.backoff_max) +
+                                                        ", expected at least backoff_min (" +
+                                                        format_duration(out.backoff_min) + ")");
+}
+
+void parse_silence(const json& v, const std::string& path, SilenceConfig& out, Checker& check) {
+  out.json_path = path;
+  if (!v.is_object()) return check.expected(path, v, "an object with \"matchers\"");
+  check.only_keys(
+      v, path, {"matchers", "starts", "ends", "duration", "author", "comment", "end_on_resolve"});
+  const std::string mpath = Checker::child(path, "matchers");
+  if (!v.contains("matchers") || !v["matchers"].is_array() || v["matchers"].empty()) {
+    check.expected(mpath, v.contains("matchers") ? v["matchers"] : json(),
+                   "a non-empty array of matchers such as \"alertname=\\\"DiskFull\\\"\"");
+  } else {
+    for (size_t i = 0; i < v["matchers"].size(); ++i) {
+      std::string ipath = Checker::index(mpath, i);
+      auto text = check.string(v["matchers"][i], ipath, true);
+      if (!text) continue;
+      std::string error;
+      if (!alerts::parse_matcher(*text, error)) {
+        check.fail(ipath, error);
+        continue;
+      }
+      out.matchers.push_back(*text);
+    }
+  }
+  for (const char* key : {"starts", "ends"}) {
+    if (!v.contains(key)) continue;
+    std::string kpath = Checker::child(path, key);
+    const auto& x = v[key];
+    std::optional<int64_t> ms = x.is_string() ? parse_rfc3339(x.get<std::string>()) : std::nullopt;
+    if (!ms) {
+      check.expected(kpath, x, "an RFC 3339 time such as \"2026-11-23T09:00:00Z\"");
+      continue;
+    }
+    (std::string_view(key) == "starts" ? out.starts_ms : out.ends_ms) = ms;
+  }
+  if (v.contains("duration"))
+    out.duration = check.duration(v["duration"], Checker::child(path, "duration"), Millis{1000});
+  if (out.ends_ms.has_value() == out.duration.has_value())
+    check.fail(path, std::string(out.ends_ms ? "found both \"ends\" and \"duration\""
+                                             : "found neither \"ends\" nor \"duration\"") +
+                         ", expected exactly one of them");
+  if (out.starts_ms && out.ends_ms && *out.ends_ms <= *out.starts_ms)
+    check.fail(Checker::child(path, "ends"),
+               "found an end before the start, expected a later time");
+  if (v.contains("author")) {
+    if (auto s = check.string(v["author"], Checker::child(path, "author"), true)) out.author = *s;
+  }
+  if (v.contains("comment")) {
+    if (auto s = check.string(v["comment"], Checker::child(path, "comment"), false))
+      out.comment = *s;
+  }
+  if (v.contains("end_on_resolve")) {
+    if (auto b = check.boolean(v["end_on_resolve"], Checker::child(path, "end_on_resolve")))
+      out.end_on_resolve = *b;
+  }
+}
+
+void parse_alerting(const json& v, const std::string& path, const std::filesystem::path& base,
+                    AlertingConfig& out, Checker& check) {
+  if (!v.is_object()) return check.expected(path, v, "an object");
+  out.enabled = true;
+  check.only_keys(v, path,
+                  {"rules", "script_dirs", "data_dir", "evaluation_interval", "instruction_budget",
+                   "memory_limit_bytes", "window_retention", "window_max_samples",
+                   "window_all_series", "external_url", "silences"});
+  if (v.contains("rules"))
+    out.rules = parse_paths(v["rules"], Checker::child(path, "rules"), base, check);
+  if (v.contains("script_dirs"))
+    out.script_dirs =
+        parse_paths(v["script_dirs"], Checker::child(path, "script_dirs"), base, check);
+  if (v.contains("data_dir")) {
+    if (auto s = check.string(v["data_dir"], Checker::child(path, "data_dir"), true)) {
+      std::filesystem::path p(*s);
+      out.data_dir = p.is_absolute() ? p : (base / p).lexically_normal();
+    }
+  }
+  if (v.contains("evaluation_interval")) {
+    if (auto d = check.duration(v["evaluation_interval"],
+                                Checker::child(path, "evaluation_interval"), Millis{100}))
+      out.evaluation_interval = *d;
+  }
+  if (v.contains("instruction_budget")) {
+    if (auto n = check.integer(v["instruction_budget"], Checker::child(path, "instruction_budget"),
+                               1000, 1'000'000'000'000))
+      out.instruction_budget = static_cast<uint64_t>(*n);
+  }
+  if (v.contains("memory_limit_bytes")) {
+    if (auto n = check.integer(v["memory_limit_bytes"], Checker::child(path, "memory_limit_bytes"),
+                               1 << 20, 1LL << 40))
+      out.memory_limit_bytes = static_cast<size_t>(*n);
+  }
+  if (v.contains("window_retention")) {
+    if (auto d = check.duration(v["window_retention"], Checker::child(path, "window_retention"),
+                                Millis{1000}))
+      out.window_retention = *d;
+  }
+  if (v.contains("window_max_samples")) {
+    if (auto n = check.integer(v["window_max_samples"], Checker::child(path, "window_max_samples"),
+                               2, 1'000'000))
+      out.window_max_samples = static_cast<size_t>(*n);
+  }
+  if (v.contains("window_all_series")) {
+    if (auto b = check.boolean(v["window_all_series"], Checker::child(path, "window_all_series")))
+      out.window_all_series = *b;
+  }
+  if (v.contains("external_url")) {
+    if (auto s = check.string(v["external_url"], Checker::child(path, "external_url"), false))
+      out.external_url = *s;
+  }
+  if (v.contains("silences")) {
+    const auto& list = v["silences"];
+    std::string spath = Checker::child(path, "silences");
+    if (!list.is_array()) {
+      check.expected(spath, list, "an array of silences");
+    } else {
+      for (size_t i = 0; i < list.size(); ++i) {
+        SilenceConfig silence;
+        parse_silence(list[i], Checker::index(spath, i), silence, check);
+        out.silences.push_back(std::move(silence));
+      }
+    }
+  }
+}
+
+void parse_api(const json& v, const std::string& path, const std::filesystem::path& base,
+               ApiConfig& out, Checker& check) {
+  if (!v.is_object()) return check.expected(path, v, "an object");
+  check.only_keys(v, path, {"tokens", "open_reads"});
+  if (v.contains("open_reads")) {
+    if (auto b = check.boolean(v["open_reads"], Checker::child(path, "open_reads")))
+      out.open_reads = *b;
+  }
+  if (!v.contains("tokens")) return;
+  const auto& list = v["tokens"];
+  std::string tpath = Checker::child(path, "tokens");
+  if (!list.is_array()) return check.expected(tpath, list, "an array of tokens");
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string ipath = Checker::index(tpath, i);
+    const auto& t = list[i];
+    if (!t.is_object()) {
+      check.expected(ipath, t, "an object with \"name\", \"role\" and \"token\" or \"token_file\"");
+      continue;
+    }
+    check.only_keys(t, ipath, {"name", "role", "token", "token_file"});
+    ApiToken token;
+    token.json_path = ipath;
+    if (auto s = t.contains("name") ? check.string(t["name"], Checker::child(ipath, "name"), true)
+                                    : std::nullopt)
+      token.name = *s;
+    else if (!t.contains("name"))
+      check.fail(Checker::child(ipath, "name"), "missing, expected a name for the token's holder");
+    const json role = t.contains("role") ? t["role"] : json();
+    if (role.is_string() && (role == "read" || role == "operate" || role == "admin"))
+      token.role = role.get<std::string>();
+    else
+      check.expected(Checker::child(ipath, "role"), role,
+                     "one of \"read\", \"operate\", \"admin\"");
+    if (t.contains("token") == t.contains("token_file")) {
+      check.fail(ipath, "expected exactly one of \"token\" and \"token_file\"");
+    } else if (t.contains("token")) {
+      if (auto s = check.string(t["token"], Checker::child(ipath, "token"), true)) {
+        if (s->size() < 16)
+          check.fail(Checker::child(ipath, "token"),
+                     "found a token of " + std::to_string(s->size()) +
+                         " characters, expected at least 16 (a guessable token guards nothing)");
+        token.token = *s;
+      }
+    } else if (auto s = check.string(t["token_file"], Checker::child(ipath, "token_file"), true)) {
+      std::filesystem::path p(*s);
+      if (!p.is_absolute()) p = (base / p).lexically_normal();
+      std::ifstream in(p);
+      std::string line;
+      if (!in || !std::getline(in, line)) {
+        check.fail(Checker::child(ipath, "token_file"),
+                   "cannot read " + p.string() + " (" + std::strerror(errno) +
+                       "), expected a file whose first line is the token");
+      } else {
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+          line.pop_back();
+        if (line.size() < 16)
+          check.fail(Checker::child(ipath, "token_file"), p.string() + " holds a token of " +
+                                                              std::to_string(line.size()) +
+                                                              " characters, expected at least 16");
+        token.token = line;
+      }
+    }
+    out.tokens.push_back(std::move(token));
+  }
+}
+
 std::optional<InstanceConfig> parse_instance(const json& v, const std::string& path,
                                              Checker& check) {
   if (!v.is_object()) {
@@ -232,7 +511,7 @@ std::optional<InstanceConfig> parse_instance(const json& v, const std::string& p
   }
   check.only_keys(v, path,
                   {"plugin", "name", "interval", "timeout", "labels", "options", "log_level",
-                   "gates_readiness", "kinds"});
+                   "gates_readiness", "kinds", "delivery"});
   InstanceConfig out;
   out.json_path = path;
   bool ok = true;
@@ -318,6 +597,10 @@ std::optional<InstanceConfig> parse_instance(const json& v, const std::string& p
       }
       out.kinds = std::move(list);
     }
+  }
+  if (v.contains("delivery")) {
+    out.has_delivery = true;
+    parse_delivery(v["delivery"], Checker::child(path, "delivery"), out.delivery, check);
   }
   if (!ok) return std::nullopt;
   return out;
@@ -506,7 +789,8 @@ LoadResult parse(const json& document, const std::filesystem::path& file) {
     return result;
   }
   check.only_keys(document, "",
-                  {"plugin_dirs", "log", "http", "scheduler", "shutdown_timeout", "instances"});
+                  {"plugin_dirs", "log", "http", "scheduler", "shutdown_timeout", "instances",
+                   "alerting", "api"});
   auto base = file.has_parent_path() ? std::filesystem::absolute(file).parent_path()
                                      : std::filesystem::current_path();
   if (document.contains("plugin_dirs")) {
@@ -532,6 +816,9 @@ LoadResult parse(const json& document, const std::filesystem::path& file) {
     if (auto d = check.duration(document["shutdown_timeout"], "shutdown_timeout", Millis{0}))
       cfg.shutdown_timeout = *d;
   }
+  if (document.contains("alerting"))
+    parse_alerting(document["alerting"], "alerting", base, cfg.alerting, check);
+  if (document.contains("api")) parse_api(document["api"], "api", base, cfg.api, check);
   if (document.contains("instances")) {
     const auto& list = document["instances"];
     if (!list.is_array()) {
@@ -551,6 +838,16 @@ LoadResult parse(const json& document, const std::filesystem::path& file) {
           continue;
         }
         cfg.instances.push_back(std::move(*instance));
+      }
+      for (const auto& instance : cfg.instances) {
+        const auto& fallback = instance.delivery.fallback;
+        if (!fallback) continue;
+        std::string fpath = instance.json_path + ".delivery.fallback";
+        if (*fallback == instance.name)
+          check.fail(fpath, "found the instance itself, expected another notifier instance");
+        else if (!seen.count(*fallback))
+          check.fail(fpath, "found " + quote(*fallback) +
+                                ", expected the name of a notifier instance in \"instances\"");
       }
     }
   }

@@ -53,6 +53,16 @@ struct SchedulerConfig {
   double jitter = 0.1;  // each run starts up to this fraction of the interval late
 };
 
+// How the outbox delivers to one notifier instance (a receiver); see DESIGN.md "Delivery that
+// loses nothing". Only meaningful on instances that run the notifier kind.
+struct DeliveryConfig {
+  std::optional<std::string> fallback;  // receiver that gets what this one cannot deliver
+  Millis max_age{3'600'000};            // give up (fallback or failed) after this long
+  Millis backoff_min{1000};
+  Millis backoff_max{300'000};
+  double backoff_factor = 2.0;
+};
+
 struct InstanceConfig {
   std::string json_path;  // "instances[3]"
   std::string plugin;
@@ -68,6 +78,50 @@ struct InstanceConfig {
   // Which of the plugin's kinds this instance runs ("collector", "health_check", "exporter",
   // "notifier"); unset runs every kind the plugin provides.
   std::optional<std::vector<std::string>> kinds;
+  DeliveryConfig delivery;
+  bool has_delivery = false;  // "delivery" was given (only notifiers may have it)
+};
+
+// A silence declared in the config file: created at start (and reload) unless one with the same
+// matchers, author and comment already exists.
+struct SilenceConfig {
+  std::string json_path;              // "alerting.silences[0]"
+  std::vector<std::string> matchers;  // checked with alerts::parse_matcher
+  std::optional<int64_t> starts_ms;   // unset: now
+  std::optional<int64_t> ends_ms;     // set, or starts + duration
+  std::optional<Millis> duration;
+  std::string author = "config";
+  std::string comment;
+  bool end_on_resolve = false;
+};
+
+// Lua alert rules, the alert engine and its durable state.
+struct AlertingConfig {
+  bool enabled = false;                               // the "alerting" section is present
+  std::vector<std::filesystem::path> rules;           // .lua files or directories of them
+  std::vector<std::filesystem::path> script_dirs;     // where require() looks
+  std::filesystem::path data_dir = "/var/lib/vigil";  // holds vigil.db (SQLite, WAL)
+  Millis evaluation_interval{30'000};                 // a rule's default interval
+  uint64_t instruction_budget = 10'000'000;           // Lua instructions per evaluation
+  size_t memory_limit_bytes = 64u << 20;              // per Lua state
+  Millis window_retention{3'600'000};                 // raw samples kept for window functions
+  size_t window_max_samples = 720;
+  bool window_all_series = false;  // rings for every series, not on demand
+  std::string external_url;        // in notifications ("externalURL")
+  std::vector<SilenceConfig> silences;
+};
+
+// Who may call the alerting API. Roles: read < operate (ack, silence) < admin (reload).
+struct ApiToken {
+  std::string json_path;
+  std::string name;
+  std::string token;  // the secret, from "token" or the first line of "token_file"
+  std::string role;
+};
+
+struct ApiConfig {
+  std::vector<ApiToken> tokens;
+  bool open_reads = true;  // GET endpoints without a token
 };
 
 struct HostConfig {
@@ -78,6 +132,8 @@ struct HostConfig {
   SchedulerConfig scheduler;
   Millis shutdown_timeout{5000};
   std::vector<InstanceConfig> instances;
+  AlertingConfig alerting;
+  ApiConfig api;
 };
 
 struct LoadResult {
