@@ -35,6 +35,8 @@ std::string describe(const Error& error, const std::string& file);
 // "250ms", "10s", "1.5m", "2h", "1h30m" or a JSON number of seconds.
 std::optional<Millis> parse_duration(const nlohmann::json& value);
 std::string format_duration(Millis value);
+// RFC 3339 ("2026-11-23T09:00:00Z", "2026-11-23T10:00:00.5+01:00") to Unix milliseconds.
+std::optional<int64_t> parse_rfc3339(const std::string& text);
 // What a JSON value is, for messages: `"abc" (a string)`, `12 (a number)`, `an object`.
 std::string describe_value(const nlohmann::json& value);
 
