@@ -32,6 +32,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <unordered_map>
+#include <vector>
 
 namespace vigil::store {
 namespace {
@@ -124,6 +126,84 @@ struct SummaryState {
   std::atomic<uint64_t> count{0};
 };
 
+// Recent raw samples of one scalar series, for window functions. Circular; grows by doubling
+// up to the configured maximum.
+// Thread-safety: a spinlock serialises the (usually single) writer and the readers; it is held
+// for a handful of instructions, except when the buffer grows.
+struct Ring {
+  std::atomic<bool> busy{false};
+  std::vector<Sample> samples;
+  size_t head = 0;  // oldest
+  size_t count = 0;
+  std::atomic<size_t>* bytes;  // the store's running total
+
+  explicit Ring(std::atomic<size_t>* total) : bytes(total) {}
+  ~Ring() { bytes->fetch_sub(samples.capacity() * sizeof(Sample), std::memory_order_relaxed); }
+
+  void lock() {
+    while (busy.exchange(true, std::memory_order_acquire)) cpu_relax();
+  }
+  void unlock() { busy.store(false, std::memory_order_release); }
+
+  void push(int64_t t, double v, int64_t retention_ms, size_t max_samples) {
+    lock();
+    const size_t cap = samples.size();
+    if (count) {
+      Sample& newest = samples[(head + count - 1) % cap];
+      if (t < newest.t_ms) {  // older than what we have: the ring stays in time order
+        unlock();
+        return;
+      }
+      if (t == newest.t_ms) {
+        newest.v = v;
+        unlock();
+        return;
+      }
+    }
+    while (count && samples[head].t_ms <= t - retention_ms) {
+      head = (head + 1) % cap;
+      --count;
+    }
+    if (count == samples.size()) {
+      if (samples.size() < max_samples) {
+        std::vector<Sample> grown(std::min(max_samples, std::max<size_t>(8, samples.size() * 2)));
+        for (size_t i = 0; i < count; ++i) grown[i] = samples[(head + i) % cap];
+        bytes->fetch_add((grown.capacity() - samples.capacity()) * sizeof(Sample),
+                         std::memory_order_relaxed);
+        samples.swap(grown);
+        head = 0;
+      } else if (!samples.empty()) {
+        head = (head + 1) % samples.size();  // full: the oldest goes
+        --count;
+      } else {
+        unlock();
+        return;
+      }
+    }
+    samples[(head + count) % samples.size()] = Sample{t, v};
+    ++count;
+    unlock();
+  }
+
+  size_t read(int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) {
+    lock();
+    size_t n = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const Sample& s = samples[(head + i) % samples.size()];
+      if (s.t_ms > from_ms && s.t_ms <= to_ms) {
+        out.push_back(s);
+        ++n;
+      }
+    }
+    unlock();
+    return n;
+  }
+};
+
+inline bool is_scalar(uint8_t type) {
+  return type == VIGIL_METRIC_COUNTER || type == VIGIL_METRIC_GAUGE || type == VIGIL_METRIC_UNTYPED;
+}
+
 // Thread-safety: the atomics are read and written by any thread; the plain fields only under
 // the registry mutex (set before the generation is published, cleared after it is bumped).
 struct alignas(64) Slot {
@@ -134,7 +214,7 @@ struct alignas(64) Slot {
   std::atomic<uint8_t> type{0};   // vigil_metric_type, for the writers' type check
   uint32_t family = 0;            // index into Impl::families
   LabelBlock* labels = nullptr;
-  std::atomic<void*> extra{nullptr};  // HistogramState* or SummaryState*, by type
+  std::atomic<void*> extra{nullptr};  // HistogramState*, SummaryState* or Ring*, by type
   uint64_t owner = 0;
   int64_t stale_after_ms = 0;
 };
@@ -253,6 +333,10 @@ struct Family {
   std::vector<uint64_t> members;  // handles; dropped ones stay until compacted
   size_t sorted_prefix = 0;       // members[0, sorted_prefix) are in label order
   size_t dropped = 0;             // members whose handle was invalidated, not yet compacted
+  // select()'s index: "name\0value" -> members with that label, rebuilt lazily when
+  // `index_generation` is behind the store's generation.
+  std::unordered_map<std::string, std::vector<uint64_t>> index;
+  uint64_t index_generation = 0;
 };
 
 struct Store::Impl {
@@ -274,6 +358,11 @@ struct Store::Impl {
   std::chrono::steady_clock::duration reuse_delay = std::chrono::seconds(10);
   std::vector<uint32_t> table;  // dedup: slot index + 1, 0 = empty; size is a power of two
   size_t table_used = 0;
+  std::atomic<uint64_t> generation{1};  // bumped on every registration change
+  std::atomic<int64_t> window_retention_ms{3'600'000};
+  std::atomic<size_t> window_max_samples{720};
+  std::atomic<bool> window_all_series{false};
+  std::atomic<size_t> ring_bytes{0};
   // Visit scratch, kept to avoid allocating per visit.
   std::vector<uint32_t> live;
   std::vector<uint64_t> cumulative;
@@ -317,11 +406,24 @@ struct Store::Impl {
     slot.labels = nullptr;
     void* extra = slot.extra.exchange(nullptr, std::memory_order_relaxed);
     if (!extra) return;
-    if (slot.type.load(std::memory_order_relaxed) == VIGIL_METRIC_HISTOGRAM) {
+    const uint8_t type = slot.type.load(std::memory_order_relaxed);
+    if (type == VIGIL_METRIC_HISTOGRAM) {
       delete static_cast<HistogramState*>(extra);
+    } else if (is_scalar(type)) {
+      delete static_cast<Ring*>(extra);
     } else {
       delete static_cast<SummaryState*>(extra);
     }
+  }
+
+  // The slot's ring, created on first need; racing creators agree on one.
+  Ring* ensure_ring(Slot& slot) {
+    void* current = slot.extra.load(std::memory_order_acquire);
+    if (current) return static_cast<Ring*>(current);
+    auto* fresh = new Ring(&ring_bytes);
+    if (slot.extra.compare_exchange_strong(current, fresh, std::memory_order_acq_rel)) return fresh;
+    delete fresh;
+    return static_cast<Ring*>(current);
   }
 
   // ---- dedup table ------------------------------------------------------------------------
@@ -422,6 +524,7 @@ struct Store::Impl {
     slot.labels = nullptr;
     families[slot.family]->dropped++;
     --in_use;
+    generation.fetch_add(1, std::memory_order_relaxed);
     quarantine.push_back({index, std::chrono::steady_clock::now()});
   }
 
@@ -696,6 +799,7 @@ vigil_series_id Store::register_series(vigil_family_id family_id, Labels labels,
   im.table_insert(index, position);
   im.families[family_index]->members.push_back(make_handle(index, generation));
   ++im.in_use;
+  im.generation.fetch_add(1, std::memory_order_relaxed);
   return make_handle(index, generation);
 }
 
@@ -706,9 +810,16 @@ vigil_status Store::write(vigil_series_id id, double value, int64_t timestamp_ms
   if (type == VIGIL_METRIC_HISTOGRAM || type == VIGIL_METRIC_SUMMARY) {
     return VIGIL_ERR_INVALID_ARGUMENT;
   }
+  const int64_t t = timestamp_ms ? timestamp_ms : now_ms();
   slot->value.store(value, std::memory_order_relaxed);
-  slot->stamp.store(timestamp_ms ? (timestamp_ms * 2) | 1 : now_ms() * 2,
-                    std::memory_order_release);
+  slot->stamp.store(timestamp_ms ? (t * 2) | 1 : t * 2, std::memory_order_release);
+  void* ring = slot->extra.load(std::memory_order_acquire);
+  Impl& im = *impl_;
+  if (!ring && im.window_all_series.load(std::memory_order_relaxed)) ring = im.ensure_ring(*slot);
+  if (ring) {
+    static_cast<Ring*>(ring)->push(t, value, im.window_retention_ms.load(std::memory_order_relaxed),
+                                   im.window_max_samples.load(std::memory_order_relaxed));
+  }
   return VIGIL_OK;
 }
 
@@ -923,6 +1034,111 @@ bool Store::visit(const vigil_store_visitor& visitor_in, void* user, int64_t now
     }
   }
   return true;
+}
+
+void Store::select(std::string_view family_name,
+                   const std::vector<std::pair<std::string, std::string>>& equal,
+                   const std::function<void(const SeriesInfo&)>& fn, int64_t now_ms) const {
+  Impl& im = *impl_;
+  if (now_ms == 0) now_ms = Store::now_ms();
+  std::lock_guard lock(im.mutex);
+  auto it = im.by_name.find(family_name);
+  if (it == im.by_name.end()) return;
+  Family& family = *im.families[it->second];
+  const uint64_t generation = im.generation.load(std::memory_order_relaxed);
+  // Equalities with a non-empty value narrow through the index; "" (absent) is checked below.
+  const std::vector<uint64_t>* candidates = &family.members;
+  for (const auto& [name, value] : equal) {
+    if (value.empty()) continue;
+    if (family.index_generation != generation) {
+      family.index.clear();
+      for (uint64_t handle : family.members) {
+        const Slot& slot = im.slot_at(handle_index(handle));
+        if (slot.generation.load(std::memory_order_relaxed) != handle_generation(handle)) continue;
+        for (uint32_t i = 0; i < slot.labels->count; ++i) {
+          std::string key = slot.labels->labels()[i].name;
+          key += '\0';
+          key += slot.labels->labels()[i].value;
+          family.index[key].push_back(handle);
+        }
+      }
+      family.index_generation = generation;
+    }
+    std::string key = name;
+    key += '\0';
+    key += value;
+    auto found = family.index.find(key);
+    if (found == family.index.end()) return;
+    if (found->second.size() < candidates->size()) candidates = &found->second;
+  }
+  for (uint64_t handle : *candidates) {
+    const Slot& slot = im.slot_at(handle_index(handle));
+    if (slot.generation.load(std::memory_order_relaxed) != handle_generation(handle)) continue;
+    if (!is_live(slot, slot.stamp.load(std::memory_order_acquire), now_ms)) continue;
+    const LabelBlock& block = *slot.labels;
+    bool match = true;
+    for (const auto& [name, value] : equal) {
+      std::string_view have;
+      for (uint32_t i = 0; i < block.count; ++i) {
+        if (name == block.labels()[i].name) {
+          have = block.labels()[i].value;
+          break;
+        }
+      }
+      if (have != value) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    fn(SeriesInfo{handle, family.name, family.type, block.labels(), block.count});
+  }
+}
+
+void Store::families(const std::function<void(std::string_view, vigil_metric_type)>& fn) const {
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& family : impl_->families) fn(family->name, family->type);
+}
+
+uint64_t Store::generation() const {
+  return impl_->generation.load(std::memory_order_relaxed);
+}
+
+bool Store::latest(vigil_series_id id, Sample& out) const {
+  const Slot* slot = impl_->resolve(id);
+  if (!slot || !is_scalar(slot->type.load(std::memory_order_relaxed))) return false;
+  const int64_t stamp = slot->stamp.load(std::memory_order_acquire);
+  if (stamp == 0) return false;
+  out = Sample{stamp_time(stamp), slot->value.load(std::memory_order_relaxed)};
+  return true;
+}
+
+size_t Store::window(vigil_series_id id, int64_t from_ms, int64_t to_ms,
+                     std::vector<Sample>& out) const {
+  Slot* slot = impl_->resolve(id);
+  if (!slot || !is_scalar(slot->type.load(std::memory_order_relaxed))) return 0;
+  Ring* ring = impl_->ensure_ring(*slot);
+  size_t n = ring->read(from_ms, to_ms, out);
+  if (n == 0) {
+    // A ring made just now is empty; the latest sample still answers "what is it now".
+    Sample last;
+    if (latest(id, last) && last.t_ms > from_ms && last.t_ms <= to_ms) {
+      out.push_back(last);
+      n = 1;
+    }
+  }
+  return n;
+}
+
+void Store::set_window_options(const WindowOptions& options) {
+  impl_->window_retention_ms.store(options.retention_ms, std::memory_order_relaxed);
+  impl_->window_max_samples.store(std::max<size_t>(2, options.max_samples),
+                                  std::memory_order_relaxed);
+  impl_->window_all_series.store(options.all_series, std::memory_order_relaxed);
+}
+
+size_t Store::window_bytes() const {
+  return impl_->ring_bytes.load(std::memory_order_relaxed);
 }
 
 size_t Store::live_series(int64_t now_ms) const {

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,32 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 // The most quantiles one summary write may carry; more is refused with INVALID_ARGUMENT.
 inline constexpr size_t kMaxQuantiles = 16;
+
+// One sample of a scalar series (counter, gauge, untyped).
+struct Sample {
+  int64_t t_ms = 0;
+  double v = 0;
+};
+
+// A series as select() shows it. `labels` points into the store and is valid only inside the
+// callback (the registry lock is held there).
+struct SeriesInfo {
+  vigil_series_id id = 0;
+  std::string_view family;
+  vigil_metric_type type = VIGIL_METRIC_UNTYPED;
+  const vigil_label* labels = nullptr;  // sorted by name
+  size_t label_count = 0;
+};
+
+// How much history the store keeps for window functions (rules' avg, rate, quantile ...).
+// Rings hold raw samples, at most `max_samples` and none older than `retention_ms` behind the
+// newest. With `all_series` false a series gets its ring when window() is first asked for it, and
+// its window fills from then on; true gives every scalar series a ring from its first write.
+struct WindowOptions {
+  int64_t retention_ms = 3'600'000;
+  size_t max_samples = 720;
+  bool all_series = false;
+};
 
 // Thread-safety: all members are thread-safe. Writes by handle are lock-free.
 class Store {
@@ -87,6 +114,27 @@ class Store {
   // memory stays bounded when label sets churn; their handles become invalid (generation bump).
   // Series never written and series that never go stale are kept. `now_ms` 0 = now.
   size_t collect_garbage(int64_t now_ms, int64_t drop_after_ms);
+
+  // ---- Reading for rules -----------------------------------------------------------------
+
+  // Calls `fn` for each live series of `family` whose labels equal every (name, value) in
+  // `equal` (a label the series lacks equals only ""). Equalities go through an index per
+  // family, so picking one series among 100,000 costs microseconds. Takes the registry lock:
+  // `fn` must not register, unregister or visit.
+  void select(std::string_view family,
+              const std::vector<std::pair<std::string, std::string>>& equal,
+              const std::function<void(const SeriesInfo&)>& fn, int64_t now_ms = 0) const;
+  void families(const std::function<void(std::string_view name, vigil_metric_type)>& fn) const;
+  // Changes whenever a series or family is registered, dropped or collected, so callers may
+  // cache select() results until it moves.
+  uint64_t generation() const;
+  // The last sample of a scalar series; false when unknown, dropped, not scalar or never written.
+  bool latest(vigil_series_id id, Sample& out) const;
+  // Appends the ring's samples with from_ms < t <= to_ms, oldest first; returns how many. Gives
+  // the series a ring when it has none yet (see WindowOptions).
+  size_t window(vigil_series_id id, int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) const;
+  void set_window_options(const WindowOptions& options);
+  size_t window_bytes() const;  // memory held by rings
 
   // The store's wall clock in ms (what timestamp_ms 0 means). A coarse clock: a few ms of
   // resolution buys a much cheaper hot path.
