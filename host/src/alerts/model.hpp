@@ -206,6 +206,7 @@ struct Group {
   int iteration = 0;
   int step = 0;
   int64_t step_due_ms = 0;
+  bool escalating = false;          // the chain runs (step_due_ms is meaningful)
   bool escalation_stopped = false;  // acknowledged
   std::vector<std::string> notified_receivers;
   int64_t sequence = 0;  // notifications made for this group, for idempotency keys
