@@ -51,7 +51,7 @@ const json alert = json::parse(R"({
 
 // ---- paths and values ---------------------------------------------------------------------------
 
-TEST_CASE("paths reach object fields, nested fields and array elements") {
+TEST_CASE("template: paths reach object fields, nested fields and array elements") {
   CHECK(render("{{ status }}", alert) == "firing");
   CHECK(render("{{labels.instance}}", alert) == "db1:9100");
   CHECK(render("{{ alerts.1.labels.device }}", alert) == "sdb");
@@ -59,7 +59,7 @@ TEST_CASE("paths reach object fields, nested fields and array elements") {
   CHECK(render("{{ this.status }}/{{ annotations.summary }}", alert) == "firing/disk almost full");
 }
 
-TEST_CASE("missing data renders as nothing and never throws") {
+TEST_CASE("template: missing data renders as nothing and never throws") {
   CHECK(render("[{{ nothing }}]", alert) == "[]");
   CHECK(render("[{{ labels.nothing.deeper }}]", alert) == "[]");
   CHECK(render("[{{ alerts.7.labels.device }}]", alert) == "[]");
@@ -71,14 +71,14 @@ TEST_CASE("missing data renders as nothing and never throws") {
   CHECK(render("[{{#each status}}x{{/each}}]", alert) == "[]");  // a string is not iterated
 }
 
-TEST_CASE("text outside tags is kept exactly as written") {
+TEST_CASE("template: text outside tags is kept exactly as written") {
   std::string text = "  line one\n\tline two } { }} {x}\n\n  end  ";
   CHECK(render(text) == text);
   CHECK(render("a{{status}}b\n{{ status }}\n", alert) == "afiringb\nfiring\n");
   CHECK(render("") == "");
 }
 
-TEST_CASE("values render as a person reads them") {
+TEST_CASE("template: values render as a person reads them") {
   json c = json::parse(R"({"i": 42, "neg": -7, "f": 0.934, "whole": 3.0, "big": 1e20,
     "t": true, "n": null, "arr": [1, "a"], "obj": {"b": 1, "a": [true]}, "u": 18446744073709551615})");
   CHECK(render("{{i}} {{neg}} {{f}} {{whole}} {{big}}", c) == "42 -7 0.934 3 1e+20");
@@ -88,7 +88,7 @@ TEST_CASE("values render as a person reads them") {
   CHECK(render("{{nan}} {{inf}} {{ninf}}", special) == "NaN +Inf -Inf");
 }
 
-TEST_CASE("literals are values too and are how braces are written") {
+TEST_CASE("template: literals are values too and are how braces are written") {
   CHECK(render(R"({{ "{{" }}labels{{ "}}" }})") == "{{labels}}");
   CHECK(render(R"({{ "a \"quoted\" \\ word\n" }})") == "a \"quoted\" \\ word\n");
   CHECK(render("{{ 1536 | bytes }} {{ -2 }} {{ 0.5 | percent }} {{ true }}") ==
@@ -99,7 +99,7 @@ TEST_CASE("literals are values too and are how braces are written") {
 // ---- pipes
 // ---------------------------------------------------------------------------------------
 
-TEST_CASE("percent turns a ratio into a percentage") {
+TEST_CASE("template: percent turns a ratio into a percentage") {
   CHECK(render("{{ value | percent }}", alert) == "93.4%");
   CHECK(render("{{ 0.5 | percent }} {{ 1 | percent }} {{ 0 | percent }}") == "50% 100% 0%");
   CHECK(render("{{ 0.12345 | percent 2 }} {{ 0.126 | percent 0 }}") == "12.35% 13%");
@@ -107,7 +107,7 @@ TEST_CASE("percent turns a ratio into a percentage") {
   CHECK(render("{{ v | percent }}", json{{"v", "n/a"}}) == "n/a");   // not a number: as written
 }
 
-TEST_CASE("bytes uses IEC units") {
+TEST_CASE("template: bytes uses IEC units") {
   CHECK(render("{{ 0 | bytes }}|{{ 512 | bytes }}|{{ 1536 | bytes }}") == "0 B|512 B|1.5 KiB");
   CHECK(render("{{ v | bytes }}", json{{"v", 1610612736}}) == "1.5 GiB");
   CHECK(render("{{ 1048575 | bytes }}") == "1 MiB");  // never "1024 KiB"
@@ -117,13 +117,13 @@ TEST_CASE("bytes uses IEC units") {
   CHECK(render("{{ 1e30 | bytes }}") == "867361737988.4 EiB");
 }
 
-TEST_CASE("si uses decimal prefixes") {
+TEST_CASE("template: si uses decimal prefixes") {
   CHECK(render("{{ 999 | si }} {{ 1500 | si }} {{ 2500000 | si }} {{ 3e9 | si 2 }}") ==
         "999 1.5k 2.5M 3G");
   CHECK(render("{{ 0.5 | si }}") == "0.5");
 }
 
-TEST_CASE("duration turns seconds into the two largest units") {
+TEST_CASE("template: duration turns seconds into the two largest units") {
   CHECK(render("{{ v | duration }}", json{{"v", 3720}}) == "1h 2m");
   CHECK(
       render("{{ 0 | duration }}|{{ 0.35 | duration }}|{{ 1.5 | duration }}|{{ 59 | duration }}") ==
@@ -135,7 +135,7 @@ TEST_CASE("duration turns seconds into the two largest units") {
   CHECK(render("{{ 1209600 | duration }}") == "14d");
 }
 
-TEST_CASE("printf formats with one conversion") {
+TEST_CASE("template: printf formats with one conversion") {
   CHECK(render(R"({{ value | printf "%.2f" }})", alert) == "0.93");
   CHECK(render(R"({{ 2.7 | printf "%d CPUs" }})") == "3 CPUs");  // rounded, not truncated
   CHECK(render(R"({{ -2.5 | printf "%i" }})") == "-3");
@@ -150,7 +150,7 @@ TEST_CASE("printf formats with one conversion") {
   CHECK(render(R"({{ v | printf "%.1f" }})", json{{"v", "12.25"}}) == "12.2");
 }
 
-TEST_CASE("case, trim and replace change text") {
+TEST_CASE("template: case, trim and replace change text") {
   CHECK(render("{{ status | upper }} {{ labels.alertname | lower }}", alert) == "FIRING diskfull");
   CHECK(render(R"({{ "disk_almost full-now" | title }})") == "Disk_Almost Full-Now");
   CHECK(render(R"({{ "écho été" | title | upper }})") == "éCHO éTé");  // ASCII letters only
@@ -159,7 +159,7 @@ TEST_CASE("case, trim and replace change text") {
   CHECK(render(R"({{ "aaa" | replace "a" "aa" }})") == "aaaaaa");
 }
 
-TEST_CASE("default replaces missing, null and empty values only") {
+TEST_CASE("template: default replaces missing, null and empty values only") {
   json c = json::parse(R"({"empty": "", "zero": 0, "no": false, "n": null})");
   CHECK(render(R"({{ missing | default "x" }}|{{ n | default "x" }}|{{ empty | default "x" }})",
                c) == "x|x|x");
@@ -169,7 +169,7 @@ TEST_CASE("default replaces missing, null and empty values only") {
   CHECK(render(R"({{ nothing | upper | default "none" }})", alert) == "none");
 }
 
-TEST_CASE("json, json_string, html and urlquery escape for where the text goes") {
+TEST_CASE("template: json, json_string, html and urlquery escape for where the text goes") {
   json c = json::parse(R"({"s": "say \"hi\"\n<b>&'x'</b>", "o": {"k": [1, 2]}})");
   CHECK(render("{{ s | json }}", c) == R"("say \"hi\"\n<b>&'x'</b>")");
   c["value"] = 0.934;
@@ -185,7 +185,7 @@ TEST_CASE("json, json_string, html and urlquery escape for where the text goes")
         "b\"");  // U+FFFD, not a throw
 }
 
-TEST_CASE("join lists arrays and label sets") {
+TEST_CASE("template: join lists arrays and label sets") {
   json c = json::parse(R"({"hosts": ["a", "b", 3], "one": "x"})");
   CHECK(render("{{ hosts | join }}", c) == "a, b, 3");
   CHECK(render(R"({{ hosts | join " / " }})", c) == "a / b / 3");
@@ -194,7 +194,7 @@ TEST_CASE("join lists arrays and label sets") {
   CHECK(render("{{ one | join }}", c) == "x");
 }
 
-TEST_CASE("truncate keeps at most N characters, ellipsis included") {
+TEST_CASE("template: truncate keeps at most N characters, ellipsis included") {
   std::string long_text(200, 'a');
   json c = {{"t", long_text}, {"u", "héllo wörld"}};
   std::string cut = render("{{ t | truncate 160 }}", c);
@@ -205,12 +205,12 @@ TEST_CASE("truncate keeps at most N characters, ellipsis included") {
   CHECK(render(R"({{ u | truncate 2 "..." }})", c) == "hé");
 }
 
-TEST_CASE("count counts elements and characters") {
+TEST_CASE("template: count counts elements and characters") {
   CHECK(render("{{ alerts | count }} {{ labels | count }} {{ status | count }}", alert) == "2 3 6");
   CHECK(render(R"({{ nothing | count }} {{ "héllo" | count }})", alert) == "0 5");
 }
 
-TEST_CASE("comparisons test numbers as numbers and text as text") {
+TEST_CASE("template: comparisons test numbers as numbers and text as text") {
   CHECK(render(R"({{ status | eq "firing" }} {{ status | ne "firing" }})", alert) == "true false");
   CHECK(render("{{ value | gt 0.9 }} {{ value | lt 0.9 }} {{ value | ge 0.934 }} "
                "{{ value | le 0.5 }}",
@@ -224,7 +224,7 @@ TEST_CASE("comparisons test numbers as numbers and text as text") {
   CHECK(render(R"({{ nothing | eq "" }} {{ nothing | gt 0 }})", alert) == "true false");
 }
 
-TEST_CASE("pipes chain left to right") {
+TEST_CASE("template: pipes chain left to right") {
   CHECK(render(R"({{ labels.severity | upper | truncate 4 "" | printf "[%s]" }})", alert) ==
         "[CRIT]");
   CHECK(render(R"({{ alerts | count | printf "%d alerts" }})", alert) == "2 alerts");
@@ -232,7 +232,7 @@ TEST_CASE("pipes chain left to right") {
 
 // ---- sections ----------------------------------------------------------------------------------
 
-TEST_CASE("if, else if, else and unless choose a branch") {
+TEST_CASE("template: if, else if, else and unless choose a branch") {
   std::string t =
       R"({{#if status | eq "firing"}}FIRE{{else if status | eq "resolved"}}OK{{else}}?{{/if}})";
   CHECK(render(t, {{"status", "firing"}}) == "FIRE");
@@ -244,7 +244,7 @@ TEST_CASE("if, else if, else and unless choose a branch") {
   CHECK(render("{{#if a}}A{{else unless b}}not B{{else}}B{{/if}}", {{"b", 0}}) == "not B");
 }
 
-TEST_CASE("null, false, 0, empty text, empty lists and empty objects are false") {
+TEST_CASE("template: null, false, 0, empty text, empty lists and empty objects are false") {
   json c = json::parse(R"({"null": null, "false": false, "zero": 0, "fzero": 0.0, "empty": "",
     "list": [], "obj": {}, "t": true, "one": 1, "text": "0", "full": [0], "o": {"a": null}})");
   for (const char* name : {"null", "false", "zero", "fzero", "empty", "list", "obj", "missing"})
@@ -253,7 +253,7 @@ TEST_CASE("null, false, 0, empty text, empty lists and empty objects are false")
     CHECK(render(std::string("{{#if [") + name + "]}}yes{{else}}no{{/if}}", c) == "yes");
 }
 
-TEST_CASE("each walks arrays with @index, @first and @last") {
+TEST_CASE("template: each walks arrays with @index, @first and @last") {
   std::string t =
       "{{#each alerts}}{{#if @first}}[{{/if}}{{@index}}={{labels.device}}"
       "{{#unless @last}}, {{else}}]{{/unless}}{{/each}}";
@@ -261,19 +261,19 @@ TEST_CASE("each walks arrays with @index, @first and @last") {
   CHECK(render("{{#each xs}}{{.}}:{{@key}} {{/each}}", {{"xs", {"a", "b"}}}) == "a:0 b:1 ");
 }
 
-TEST_CASE("each walks objects in key order with @key") {
+TEST_CASE("template: each walks objects in key order with @key") {
   CHECK(render("{{#each labels}}{{@key}}={{this}};{{/each}}", alert) ==
         "alertname=DiskFull;instance=db1:9100;severity=critical;");
 }
 
-TEST_CASE("each renders its else part for nothing to walk") {
+TEST_CASE("template: each renders its else part for nothing to walk") {
   std::string t = "{{#each alerts}}x{{else}}none for {{receiver}}{{/each}}";
   CHECK(render(t, {{"alerts", json::array()}, {"receiver", "ops"}}) == "none for ops");
   CHECK(render(t, {{"receiver", "ops"}}) == "none for ops");
   CHECK(render(t, {{"alerts", "text"}, {"receiver", "ops"}}) == "none for ops");
 }
 
-TEST_CASE("../ reaches enclosing scopes and @root the top") {
+TEST_CASE("template: ../ reaches enclosing scopes and @root the top") {
   CHECK(render("{{#each alerts}}{{labels.device}}@{{../labels.instance}} {{/each}}", alert) ==
         "sda@db1:9100 sdb@db1:9100 ");
   json nested = json::parse(R"({"name": "top", "groups": [{"name": "g1", "items": ["a", "b"]}]})");
@@ -282,7 +282,7 @@ TEST_CASE("../ reaches enclosing scopes and @root the top") {
                nested) == "a<g1<top/top/0.0 b<g1<top/top/0.1 ");
 }
 
-TEST_CASE("with scopes one value and falls back to its else part") {
+TEST_CASE("template: with scopes one value and falls back to its else part") {
   CHECK(render("{{#with alerts.0}}{{labels.device}} of {{../receiver}}{{/with}}", alert) ==
         "sda of ops");
   CHECK(render("{{#with alerts.5}}x{{else}}no first alert{{/with}}", alert) == "no first alert");
@@ -290,11 +290,11 @@ TEST_CASE("with scopes one value and falls back to its else part") {
         "sda#0 sdb#1 ");
 }
 
-TEST_CASE("comments render nothing") {
+TEST_CASE("template: comments render nothing") {
   CHECK(render("a{{! a comment }}b{{!-- may hold }} and {{ --}}c", alert) == "abc");
 }
 
-TEST_CASE("a tilde trims the whitespace on its side, newlines included") {
+TEST_CASE("template: a tilde trims the whitespace on its side, newlines included") {
   std::string t =
       "Alerts:\n"
       "{{~#each alerts}}\n"
@@ -306,7 +306,7 @@ TEST_CASE("a tilde trims the whitespace on its side, newlines included") {
   CHECK(render("a  {{~! note ~}}  b") == "ab");
 }
 
-TEST_CASE("one compiled template renders many contexts") {
+TEST_CASE("template: one compiled template renders many contexts") {
   std::string error;
   auto t = Template::compile("{{labels.instance}} {{value | percent}}", error);
   REQUIRE(t);
@@ -322,7 +322,7 @@ TEST_CASE("one compiled template renders many contexts") {
 // ---- errors
 // --------------------------------------------------------------------------------------
 
-TEST_CASE("an unknown function is named with a suggestion and the list of functions") {
+TEST_CASE("template: an unknown function is named with a suggestion and the list of functions") {
   std::string e = errors("{{ value | percnt }}");
   CHECK_THAT(e, Catch::StartsWith("line 1, column 12: unknown function \"percnt\" (did you mean "
                                   "\"percent\"?); expected one of: bytes, count, default,"));
@@ -331,7 +331,7 @@ TEST_CASE("an unknown function is named with a suggestion and the list of functi
              Catch::StartsWith("line 1, column 12: unknown function \"frobnicate\"; expected"));
 }
 
-TEST_CASE("a function with the wrong number of arguments says how to call it") {
+TEST_CASE("template: a function with the wrong number of arguments says how to call it") {
   CHECK(errors("{{ value | printf }}") ==
         "line 1, column 12: \"printf\" takes 1 argument, found 0; write | printf \"%.2f\"");
   CHECK(errors(R"({{ value | upper "x" }})") ==
@@ -343,7 +343,7 @@ TEST_CASE("a function with the wrong number of arguments says how to call it") {
         "line 1, column 8: \"replace\" takes 2 arguments, found 1; write | replace \"_\" \" \"");
 }
 
-TEST_CASE("a function argument of the wrong kind is refused") {
+TEST_CASE("template: a function argument of the wrong kind is refused") {
   CHECK(errors("{{ value | printf 5 }}") ==
         "line 1, column 19: argument 1 of \"printf\" must be a quoted string, found 5; write | "
         "printf \"%.2f\"");
@@ -364,7 +364,7 @@ TEST_CASE("a function argument of the wrong kind is refused") {
         "\" \"");
 }
 
-TEST_CASE("a printf format must hold exactly one supported conversion") {
+TEST_CASE("template: a printf format must hold exactly one supported conversion") {
   CHECK(errors(R"({{ v | printf "value" }})") ==
         "line 1, column 15: printf format \"value\" has no conversion; expected one such as "
         "\"%.2f\"");
@@ -387,7 +387,7 @@ TEST_CASE("a printf format must hold exactly one supported conversion") {
   CHECK(render(R"({{ 5 | printf "%d%% of 100%%" }})") == "5% of 100%");
 }
 
-TEST_CASE("tags that are never closed are found") {
+TEST_CASE("template: tags that are never closed are found") {
   CHECK(errors("text {{ labels.x") == "line 1, column 6: this {{ is never closed; expected }}");
   CHECK(errors("{{ labels.x {{ y }}") ==
         "line 1, column 1: this tag has no closing }} before the next {{");
@@ -396,7 +396,7 @@ TEST_CASE("tags that are never closed are found") {
   CHECK(errors(R"({{ "abc }})") == "line 1, column 1: this {{ is never closed; expected }}");
 }
 
-TEST_CASE("malformed tags say what was expected") {
+TEST_CASE("template: malformed tags say what was expected") {
   CHECK(errors("{{}}") ==
         "line 1, column 1: empty tag {{}}; expected a value such as {{ labels.instance }}");
   CHECK(errors("{{ }}") ==
@@ -422,7 +422,7 @@ TEST_CASE("malformed tags say what was expected") {
         "line 1, column 4: this [ is never closed; expected ] after the key");
 }
 
-TEST_CASE("bad paths are explained") {
+TEST_CASE("template: bad paths are explained") {
   CHECK(errors("{{ labels..x }}") ==
         "line 1, column 4: bad path \"labels..x\": an empty name between dots; expected names "
         "separated by single dots, such as labels.instance");
@@ -438,7 +438,7 @@ TEST_CASE("bad paths are explained") {
         "line 1, column 15: bad path \"../@root\": @root cannot follow ../");
 }
 
-TEST_CASE("../ and @index outside the sections that define them are refused") {
+TEST_CASE("template: ../ and @index outside the sections that define them are refused") {
   CHECK(errors("{{ ../status }}") ==
         "line 1, column 4: \"../status\" goes up 1 scope, but this tag is inside no {{#each}} or "
         "{{#with}}");
@@ -456,7 +456,7 @@ TEST_CASE("../ and @index outside the sections that define them are refused") {
         "{{#with}}");
 }
 
-TEST_CASE("section mistakes name the section and where it was opened") {
+TEST_CASE("template: section mistakes name the section and where it was opened") {
   CHECK(errors("{{#foreach alerts}}x{{/foreach}}") ==
         "line 1, column 1: unknown section {{#foreach}}; expected #if, #unless, #each or #with");
   CHECK(errors("{{#if}}x{{/if}}") ==
@@ -491,7 +491,7 @@ TEST_CASE("section mistakes name the section and where it was opened") {
         "b) or }} (a section tests one value)");
 }
 
-TEST_CASE("every error is reported at once, in order, with lines and character columns") {
+TEST_CASE("template: every error is reported at once, in order, with lines and character columns") {
   std::string text =
       "Disk {{ labels.device | uper }} on {{labels.instance}}\n"
       "Résumé: {{ value | printf \"%d%d\" }}\n"
@@ -519,13 +519,13 @@ TEST_CASE("every error is reported at once, in order, with lines and character c
                       "\n" + list[3].to_string());
 }
 
-TEST_CASE("mistakes inside an unknown section are still reported") {
+TEST_CASE("template: mistakes inside an unknown section are still reported") {
   std::string e = errors("{{#loop a}}{{ x | nope }}{{/loop}}");
   CHECK_THAT(e, Catch::Contains("line 1, column 1: unknown section {{#loop}}"));
   CHECK_THAT(e, Catch::Contains("line 1, column 19: unknown function \"nope\""));
 }
 
-TEST_CASE("a successful compile clears an earlier error") {
+TEST_CASE("template: a successful compile clears an earlier error") {
   std::string error = "stale";
   REQUIRE(Template::compile("{{ x }}", error));
   CHECK(error.empty());
