@@ -1,0 +1,1197 @@
+// Loading rule files and evaluating rules (see rule_set.hpp): the declaration functions a file
+// calls (rule, group, route, policy, notify, wait, inhibit, time_window), the query library
+// rules read through (q.select, series:rate(...), q.health, q.absent ...) and the `vigil` helpers.
+#include "rules/rule_set.hpp"
+
+#include "alerts/engine.hpp"
+#include "alerts/template.hpp"
+#include "config/config.hpp"
+#include "rules/sandbox.hpp"
+#include "rules/window_functions.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace vigil::rules {
+
+// A rule as the evaluator needs it: its spec plus its Lua parts.
+struct CompiledRule {
+  alerts::RuleSpec spec;
+  std::shared_ptr<FileState> fs;
+  int eval_ref = LUA_NOREF, when_ref = LUA_NOREF, recover_ref = LUA_NOREF, state_ref = LUA_NOREF;
+  std::string expr;  // the fast path: a selector, thresholds applied in C++
+  std::optional<alerts::Selector> selector;
+  std::optional<double> above, below, recover_below, recover_above;
+};
+
+namespace {
+
+constexpr int64_t kLookbackMs = 5 * 60'000;  // like Prometheus: a sample older than this is gone
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+int line_of(lua_State* L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) return ar.currentline;
+  return 0;
+}
+
+// Declarations collected while a file runs, parsed after it finished.
+struct Declared {
+  struct Item {
+    int ref;
+    int line;
+    std::string name;  // group/policy/time_window name
+  };
+  std::vector<Item> rules, routes, policies, inhibits, windows, groups;
+};
+
+Declared& declared(lua_State* L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "vigil.declared");
+  auto* d = static_cast<Declared*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);
+  return *d;
+}
+
+int declare(lua_State* L, std::vector<Declared::Item> Declared::*list, const char* what) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushvalue(L, 1);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  (declared(L).*list).push_back({ref, line_of(L), ""});
+  (void)what;
+  return 0;
+}
+
+int decl_rule(lua_State* L) {
+  return declare(L, &Declared::rules, "rule");
+}
+int decl_route(lua_State* L) {
+  return declare(L, &Declared::routes, "route");
+}
+int decl_inhibit(lua_State* L) {
+  return declare(L, &Declared::inhibits, "inhibit");
+}
+
+// policy "name" { ... }, group "name" { ... }, time_window "name" { ... }
+int named_second(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  auto list = reinterpret_cast<std::vector<Declared::Item> Declared::*const*>(
+      lua_touserdata(L, lua_upvalueindex(2)));
+  lua_pushvalue(L, 1);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  (declared(L).**list)
+      .push_back({ref, static_cast<int>(lua_tointeger(L, lua_upvalueindex(3))),
+                  lua_tostring(L, lua_upvalueindex(1))});
+  return 0;
+}
+
+template <std::vector<Declared::Item> Declared::*List>
+int named_first(lua_State* L) {
+  static std::vector<Declared::Item> Declared::*const list = List;
+  if (lua_istable(L, 1)) {  // also accept policy { name = "x", ... }
+    lua_getfield(L, 1, "name");
+    std::string name = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+    lua_pop(L, 1);
+    if (name.empty()) return luaL_error(L, "expected a name: such as policy \"oncall\" { ... }");
+    lua_pushvalue(L, 1);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    (declared(L).*List).push_back({ref, line_of(L), name});
+    return 0;
+  }
+  luaL_checkstring(L, 1);
+  lua_pushvalue(L, 1);
+  lua_pushlightuserdata(L, const_cast<void*>(static_cast<const void*>(&list)));
+  lua_pushinteger(L, line_of(L));
+  lua_pushcclosure(L, named_second, 3);
+  return 1;
+}
+
+// notify{"slack", "pager", when = function(ctx) ... end} / notify "slack"
+int decl_notify(lua_State* L) {
+  lua_newtable(L);
+  lua_pushstring(L, "notify");
+  lua_setfield(L, -2, "kind");
+  if (lua_isstring(L, 1)) {
+    lua_newtable(L);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    lua_setfield(L, -2, "receivers");
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "receivers");
+    lua_getfield(L, 1, "when");
+    lua_setfield(L, -2, "when");
+  }
+  lua_pushinteger(L, line_of(L));
+  lua_setfield(L, -2, "line");
+  return 1;
+}
+
+int decl_wait(lua_State* L) {
+  lua_newtable(L);
+  lua_pushstring(L, "wait");
+  lua_setfield(L, -2, "kind");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "duration");
+  return 1;
+}
+
+// "30s", "1h30m" or a number of seconds, to ms; nullopt when neither.
+std::optional<int64_t> duration_at(lua_State* L, int index) {
+  if (lua_type(L, index) == LUA_TNUMBER) {
+    double s = lua_tonumber(L, index);
+    if (s < 0 || !std::isfinite(s)) return std::nullopt;
+    return static_cast<int64_t>(s * 1000);
+  }
+  if (lua_type(L, index) == LUA_TSTRING) {
+    auto d = config::parse_duration(nlohmann::json(lua_tostring(L, index)));
+    if (d) return d->count();
+  }
+  return std::nullopt;
+}
+
+std::string describe(lua_State* L, int index) {
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+      return "nothing";
+    case LUA_TSTRING:
+      return std::string("\"") + lua_tostring(L, index) + "\" (a string)";
+    case LUA_TNUMBER:
+      return alerts::format_value(lua_tonumber(L, index)) + " (a number)";
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) ? "true" : "false";
+    default:
+      return std::string("a ") + luaL_typename(L, index);
+  }
+}
+
+// ---- the query library ------------------------------------------------------------------------
+
+const char* kSeriesMeta = "vigil.series";
+
+void push_labels(lua_State* L, const alerts::Labels& labels) {
+  lua_createtable(L, 0, static_cast<int>(labels.size()));
+  for (const auto& [k, v] : labels) {
+    lua_pushlstring(L, v.data(), v.size());
+    lua_setfield(L, -2, k.c_str());
+  }
+}
+
+void push_series(lua_State* L, const SeriesRef& s) {
+  lua_createtable(L, 0, 3);
+  lua_pushlstring(L, s.name.data(), s.name.size());
+  lua_setfield(L, -2, "name");
+  push_labels(L, s.labels);
+  lua_setfield(L, -2, "labels");
+  lua_pushinteger(L, static_cast<lua_Integer>(s.id));
+  lua_setfield(L, -2, "id");
+  luaL_setmetatable(L, kSeriesMeta);
+}
+
+const std::vector<SeriesRef>& selection(FileState& fs, lua_State* L, const std::string& text) {
+  auto& cached = fs.selections[text];
+  const uint64_t generation = fs.data->generation();
+  if (cached.at_ms == fs.now_ms && cached.generation == generation) return cached.series;
+  std::string error;
+  auto selector = alerts::parse_selector(text, error);
+  if (!selector) luaL_error(L, "select(\"%s\"): %s", text.c_str(), error.c_str());
+  cached.series.clear();
+  fs.data->select(*selector, fs.now_ms, cached.series);
+  cached.at_ms = fs.now_ms;
+  cached.generation = generation;
+  return cached.series;
+}
+
+FileState& evaluating(lua_State* L) {
+  FileState& fs = file_state(L);
+  if (!fs.data)
+    luaL_error(L, "the query library works only inside a rule's eval, not while the file loads");
+  return fs;
+}
+
+int q_select(lua_State* L) {
+  FileState& fs = evaluating(L);
+  const std::string text = luaL_checkstring(L, 1);
+  const auto& list = selection(fs, L, text);
+  lua_createtable(L, static_cast<int>(list.size()), 0);
+  int i = 0;
+  for (const auto& s : list) {
+    push_series(L, s);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+uint64_t series_id(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "id");
+  if (!lua_isinteger(L, -1))
+    luaL_error(L, "expected a series from q.select, called with ':' (s:avg(\"5m\"))");
+  auto id = static_cast<uint64_t>(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  return id;
+}
+
+Samples window_of(lua_State* L, int duration_index) {
+  FileState& fs = evaluating(L);
+  const uint64_t id = series_id(L);
+  auto d = duration_at(L, duration_index);
+  if (!d || *d <= 0)
+    luaL_error(L, "expected a window such as \"5m\", found %s",
+               describe(L, duration_index).c_str());
+  Samples out;
+  fs.data->window(id, fs.now_ms - *d, fs.now_ms, out);
+  return out;
+}
+
+int push_optional(lua_State* L, std::optional<double> v) {
+  if (v)
+    lua_pushnumber(L, *v);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+int s_last(lua_State* L) {
+  FileState& fs = evaluating(L);
+  store::Sample s;
+  if (!fs.data->latest(series_id(L), s) || fs.now_ms - s.t_ms > kLookbackMs || s.t_ms > fs.now_ms)
+    return push_optional(L, std::nullopt);
+  return push_optional(L, s.v);
+}
+int s_age(lua_State* L) {
+  FileState& fs = evaluating(L);
+  store::Sample s;
+  if (!fs.data->latest(series_id(L), s)) return push_optional(L, std::nullopt);
+  return push_optional(L, static_cast<double>(fs.now_ms - s.t_ms) / 1000.0);
+}
+int s_avg(lua_State* L) {
+  return push_optional(L, window_avg(window_of(L, 2)));
+}
+int s_min(lua_State* L) {
+  return push_optional(L, window_min(window_of(L, 2)));
+}
+int s_max(lua_State* L) {
+  return push_optional(L, window_max(window_of(L, 2)));
+}
+int s_sum(lua_State* L) {
+  return push_optional(L, window_sum(window_of(L, 2)));
+}
+int s_count(lua_State* L) {
+  return push_optional(L, window_count(window_of(L, 2)));
+}
+int s_rate(lua_State* L) {
+  return push_optional(L, window_rate(window_of(L, 2)));
+}
+int s_increase(lua_State* L) {
+  return push_optional(L, window_increase(window_of(L, 2)));
+}
+int s_delta(lua_State* L) {
+  return push_optional(L, window_delta(window_of(L, 2)));
+}
+int s_deriv(lua_State* L) {
+  return push_optional(L, window_deriv(window_of(L, 2)));
+}
+int s_quantile(lua_State* L) {
+  const double phi = luaL_checknumber(L, 2);
+  return push_optional(L, window_quantile(window_of(L, 3), phi));
+}
+int s_predict_linear(lua_State* L) {
+  const double seconds = luaL_checknumber(L, 3);
+  auto samples = window_of(L, 2);
+  return push_optional(L, window_predict_linear(samples, evaluating(L).now_ms, seconds));
+}
+
+const char* status_name(int s) {
+  static const char* names[] = {"ok", "warning", "critical", "unknown"};
+  return s >= 0 && s <= 3 ? names[s] : "unknown";
+}
+
+void push_health(lua_State* L, const HealthInfo& h) {
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, h.check.c_str());
+  lua_setfield(L, -2, "check");
+  lua_pushstring(L, status_name(h.status));
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, h.status);
+  lua_setfield(L, -2, "code");
+  lua_pushnumber(L, static_cast<double>(h.since_ms) / 1000.0);
+  lua_setfield(L, -2, "since");
+  lua_pushstring(L, h.message.c_str());
+  lua_setfield(L, -2, "message");
+}
+
+int q_health(lua_State* L) {
+  FileState& fs = evaluating(L);
+  const std::string check = luaL_checkstring(L, 1);
+  for (const auto& h : fs.data->health()) {
+    if (h.check == check) {
+      push_health(L, h);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
+int q_health_all(lua_State* L) {
+  FileState& fs = evaluating(L);
+  auto all = fs.data->health();
+  lua_createtable(L, static_cast<int>(all.size()), 0);
+  for (size_t i = 0; i < all.size(); ++i) {
+    push_health(L, all[i]);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  return 1;
+}
+
+// q.absent(selector [, window]): true when no series matches, or none was written within it.
+int q_absent(lua_State* L) {
+  FileState& fs = evaluating(L);
+  const std::string text = luaL_checkstring(L, 1);
+  int64_t within = kLookbackMs;
+  if (!lua_isnoneornil(L, 2)) {
+    auto d = duration_at(L, 2);
+    if (!d)
+      return luaL_error(L, "absent: expected a window such as \"5m\", found %s",
+                        describe(L, 2).c_str());
+    within = *d;
+  }
+  for (const auto& s : selection(fs, L, text)) {
+    store::Sample last;
+    if (fs.data->latest(s.id, last) && fs.now_ms - last.t_ms < within) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+// q.key_state(labels): a table kept between evaluations for one label set of the running rule.
+int q_key_state(lua_State* L) {
+  FileState& fs = evaluating(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    if (lua_type(L, -2) == LUA_TSTRING)
+      pairs.emplace_back(lua_tostring(L, -2), luaL_tolstring(L, -1, nullptr));
+    lua_pop(L, lua_type(L, -2) == LUA_TSTRING ? 2 : 1);
+  }
+  std::sort(pairs.begin(), pairs.end());
+  std::string key;
+  for (const auto& [k, v] : pairs) key += k + "=" + v + "\x1f";
+  lua_rawgeti(L, LUA_REGISTRYINDEX, fs.current_state_ref);
+  lua_getfield(L, -1, "__keys");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__keys");
+  }
+  lua_getfield(L, -1, key.c_str());
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, key.c_str());
+  }
+  return 1;
+}
+
+// ---- vigil.* helpers ---------------------------------------------------------------------------
+
+int v_duration(lua_State* L) {
+  auto d = duration_at(L, 1);
+  if (!d)
+    return luaL_error(L, "vigil.duration: found %s, expected a duration such as \"5m\"",
+                      describe(L, 1).c_str());
+  lua_pushnumber(L, static_cast<double>(*d) / 1000.0);
+  return 1;
+}
+
+int v_now(lua_State* L) {
+  lua_pushnumber(L, static_cast<double>(file_state(L).now_ms) / 1000.0);
+  return 1;
+}
+
+bool local_now(lua_State* L, int tz_index, alerts::LocalTime& t) {
+  std::string zone = luaL_optstring(L, tz_index, "");
+  std::string error;
+  if (!alerts::local_time(file_state(L).now_ms, zone, t, error)) luaL_error(L, "%s", error.c_str());
+  return true;
+}
+
+int v_time_of_day(lua_State* L) {
+  alerts::LocalTime t;
+  local_now(L, 1, t);
+  lua_pushnumber(L, t.minute_of_day / 60.0);  // hours, 9.5 = 09:30
+  return 1;
+}
+
+int v_weekday(lua_State* L) {
+  alerts::LocalTime t;
+  local_now(L, 1, t);
+  static const char* names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  lua_pushstring(L, names[t.weekday]);
+  return 1;
+}
+
+std::optional<int> parse_hhmm(const std::string& s) {
+  int h = 0, m = 0;
+  char extra = 0;
+  if (std::sscanf(s.c_str(), "%d:%d%c", &h, &m, &extra) != 2 || h < 0 || h > 24 || m < 0 || m > 59)
+    return std::nullopt;
+  return h * 60 + m;
+}
+
+int v_between(lua_State* L) {
+  auto from = parse_hhmm(luaL_checkstring(L, 1));
+  auto to = parse_hhmm(luaL_checkstring(L, 2));
+  if (!from || !to)
+    return luaL_error(L, "vigil.between: expected times such as \"09:00\", \"17:30\"");
+  alerts::LocalTime t;
+  local_now(L, 3, t);
+  const bool inside = *from <= *to ? (t.minute_of_day >= *from && t.minute_of_day < *to)
+                                   : (t.minute_of_day >= *from || t.minute_of_day < *to);
+  lua_pushboolean(L, inside);
+  return 1;
+}
+
+int f_percent(lua_State* L) {
+  lua_pushstring(L, alerts::format_percent(luaL_checknumber(L, 1)).c_str());
+  return 1;
+}
+int f_bytes(lua_State* L) {
+  lua_pushstring(L, alerts::format_bytes(luaL_checknumber(L, 1)).c_str());
+  return 1;
+}
+int f_duration(lua_State* L) {
+  lua_pushstring(L, alerts::format_duration(luaL_checknumber(L, 1)).c_str());
+  return 1;
+}
+
+void install_library(lua_State* L) {
+  static const luaL_Reg series_methods[] = {{"last", s_last},
+                                            {"age", s_age},
+                                            {"avg", s_avg},
+                                            {"min", s_min},
+                                            {"max", s_max},
+                                            {"sum", s_sum},
+                                            {"count", s_count},
+                                            {"rate", s_rate},
+                                            {"increase", s_increase},
+                                            {"delta", s_delta},
+                                            {"deriv", s_deriv},
+                                            {"quantile", s_quantile},
+                                            {"predict_linear", s_predict_linear},
+                                            {nullptr, nullptr}};
+  luaL_newmetatable(L, kSeriesMeta);
+  luaL_newlib(L, series_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  static const luaL_Reg q[] = {
+      {"select", q_select}, {"health", q_health},       {"health_all", q_health_all},
+      {"absent", q_absent}, {"key_state", q_key_state}, {"now", v_now},
+      {nullptr, nullptr}};
+  luaL_newlib(L, q);
+  lua_setfield(L, LUA_REGISTRYINDEX, "vigil.q");
+
+  static const luaL_Reg v[] = {{"duration", v_duration},       {"now", v_now},
+                               {"time_of_day", v_time_of_day}, {"weekday", v_weekday},
+                               {"between", v_between},         {nullptr, nullptr}};
+  luaL_newlib(L, v);
+  static const luaL_Reg fmt[] = {
+      {"percent", f_percent}, {"bytes", f_bytes}, {"duration", f_duration}, {nullptr, nullptr}};
+  luaL_newlib(L, fmt);
+  lua_setfield(L, -2, "fmt");
+  lua_getfield(L, LUA_REGISTRYINDEX, "vigil.q");
+  lua_setfield(L, -2, "q");
+  lua_setglobal(L, "vigil");
+
+  lua_register(L, "rule", decl_rule);
+  lua_register(L, "route", decl_route);
+  lua_register(L, "inhibit", decl_inhibit);
+  lua_register(L, "notify", decl_notify);
+  lua_register(L, "wait", decl_wait);
+  lua_register(L, "policy", named_first<&Declared::policies>);
+  lua_register(L, "group", named_first<&Declared::groups>);
+  lua_register(L, "time_window", named_first<&Declared::windows>);
+}
+
+// ---- reading declarations -----------------------------------------------------------------------
+
+// Reads the fields of the table at the top of the stack, reporting problems under `context`.
+class TableReader {
+ public:
+  TableReader(lua_State* L, std::string context, std::vector<std::string>& errors)
+      : L_(L), context_(std::move(context)), errors_(errors) {}
+
+  void fail(const std::string& message) {
+    errors_.push_back(context_ + ": " + message);
+    ++failures_;
+  }
+  int failures() const { return failures_; }
+
+  // Pushes the field; the caller pops.
+  int field(const char* name) { return lua_getfield(L_, -1, name); }
+
+  std::optional<std::string> string(const char* name, bool required = false) {
+    int t = field(name);
+    std::optional<std::string> out;
+    if (t == LUA_TSTRING)
+      out = lua_tostring(L_, -1);
+    else if (t != LUA_TNIL || required)
+      fail(std::string(name) + ": found " + describe(L_, -1) + ", expected text");
+    lua_pop(L_, 1);
+    return out;
+  }
+  std::optional<int64_t> duration(const char* name) {
+    int t = field(name);
+    std::optional<int64_t> out;
+    if (t != LUA_TNIL) {
+      out = duration_at(L_, -1);
+      if (!out)
+        fail(std::string(name) + ": found " + describe(L_, -1) +
+             ", expected a duration such as \"5m\" or seconds");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+  std::optional<double> number(const char* name) {
+    int t = field(name);
+    std::optional<double> out;
+    if (t == LUA_TNUMBER)
+      out = lua_tonumber(L_, -1);
+    else if (t != LUA_TNIL)
+      fail(std::string(name) + ": found " + describe(L_, -1) + ", expected a number");
+    lua_pop(L_, 1);
+    return out;
+  }
+  int function_ref(const char* name) {
+    int t = field(name);
+    if (t == LUA_TFUNCTION) return luaL_ref(L_, LUA_REGISTRYINDEX);
+    if (t != LUA_TNIL)
+      fail(std::string(name) + ": found " + describe(L_, -1) + ", expected a function");
+    lua_pop(L_, 1);
+    return LUA_NOREF;
+  }
+  std::map<std::string, std::string> string_map(const char* name) {
+    std::map<std::string, std::string> out;
+    int t = field(name);
+    if (t == LUA_TTABLE) {
+      lua_pushnil(L_);
+      while (lua_next(L_, -2)) {
+        if (lua_type(L_, -2) == LUA_TSTRING &&
+            (lua_type(L_, -1) == LUA_TSTRING || lua_type(L_, -1) == LUA_TNUMBER)) {
+          lua_pushvalue(L_, -1);
+          out[lua_tostring(L_, -3)] = lua_tostring(L_, -1);
+          lua_pop(L_, 1);
+        } else {
+          fail(std::string(name) + ": expected names mapped to text, such as { team = \"db\" }");
+        }
+        lua_pop(L_, 1);
+      }
+    } else if (t != LUA_TNIL) {
+      fail(std::string(name) + ": found " + describe(L_, -1) + ", expected a table");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+  std::vector<std::string> strings(const char* name) {
+    std::vector<std::string> out;
+    int t = field(name);
+    if (t == LUA_TSTRING) {
+      out.emplace_back(lua_tostring(L_, -1));
+    } else if (t == LUA_TTABLE) {
+      const auto n = lua_rawlen(L_, -1);
+      for (lua_Integer i = 1; i <= static_cast<lua_Integer>(n); ++i) {
+        if (lua_rawgeti(L_, -1, i) == LUA_TSTRING)
+          out.emplace_back(lua_tostring(L_, -1));
+        else
+          fail(std::string(name) + "[" + std::to_string(i) + "]: found " + describe(L_, -1) +
+               ", expected text");
+        lua_pop(L_, 1);
+      }
+    } else if (t != LUA_TNIL) {
+      fail(std::string(name) + ": found " + describe(L_, -1) + ", expected a list of text");
+    }
+    lua_pop(L_, 1);
+    return out;
+  }
+  std::vector<alerts::Matcher> matchers(const char* name) {
+    std::vector<alerts::Matcher> out;
+    for (const auto& text : strings(name)) {
+      std::string error;
+      if (auto m = alerts::parse_matcher(text, error))
+        out.push_back(*m);
+      else
+        fail(std::string(name) + ": " + error);
+    }
+    return out;
+  }
+  void only(std::initializer_list<const char*> keys) {
+    lua_pushnil(L_);
+    while (lua_next(L_, -2)) {
+      lua_pop(L_, 1);
+      if (lua_type(L_, -1) != LUA_TSTRING) continue;
+      std::string key = lua_tostring(L_, -1);
+      if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return key == k; })) {
+        std::string list;
+        for (const char* k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+        fail("unknown field \"" + key + "\", expected one of: " + list);
+      }
+    }
+  }
+
+ private:
+  lua_State* L_;
+  std::string context_;
+  std::vector<std::string>& errors_;
+  int failures_ = 0;
+};
+
+void read_route(lua_State* L, const std::string& context, alerts::Route& out,
+                std::vector<std::string>& errors, int depth = 0) {
+  TableReader r(L, context, errors);
+  r.only({"matchers", "receiver", "policy", "group_by", "group_wait", "group_interval",
+          "repeat_interval", "active_windows", "mute_windows", "continue", "routes"});
+  out.matchers = r.matchers("matchers");
+  out.receiver = r.string("receiver").value_or("");
+  out.policy = r.string("policy").value_or("");
+  out.group_by = r.strings("group_by");
+  out.group_wait_ms = r.duration("group_wait");
+  out.group_interval_ms = r.duration("group_interval");
+  out.repeat_interval_ms = r.duration("repeat_interval");
+  out.active_windows = r.strings("active_windows");
+  out.mute_windows = r.strings("mute_windows");
+  lua_getfield(L, -1, "continue");
+  out.continue_matching = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, -1, "routes") == LUA_TTABLE && depth < 16) {
+    const auto n = lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= static_cast<lua_Integer>(n); ++i) {
+      if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
+        alerts::Route child;
+        read_route(L, context + " routes[" + std::to_string(i) + "]", child, errors, depth + 1);
+        out.routes.push_back(std::move(child));
+      } else {
+        errors.push_back(context + " routes[" + std::to_string(i) + "]: expected a table");
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+std::vector<int> parse_weekdays(const std::vector<std::string>& items, TableReader& r) {
+  static const char* names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+  auto index = [&](std::string s) -> int {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    s = s.substr(0, 3);
+    for (int i = 0; i < 7; ++i)
+      if (s == names[i]) return i;
+    return -1;
+  };
+  std::vector<int> out;
+  for (const auto& item : items) {
+    auto dash = item.find('-');
+    int a = index(item.substr(0, dash));
+    int b = dash == std::string::npos ? a : index(item.substr(dash + 1));
+    if (a < 0 || b < 0) {
+      r.fail("weekdays: found \"" + item + "\", expected days such as \"mon-fri\" or \"sat\"");
+      continue;
+    }
+    for (int d = a;; d = (d + 1) % 7) {
+      out.push_back(d);
+      if (d == b) break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- RuleSet
+// ---------------------------------------------------------------------------------------
+
+RuleSet::~RuleSet() = default;
+
+std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>& paths,
+                                       const Limits& limits, std::vector<std::string>& errors) {
+  const size_t errors_before = errors.size();
+  std::vector<std::filesystem::path> files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      std::vector<std::filesystem::path> found;
+      for (const auto& entry : std::filesystem::directory_iterator(p, ec))
+        if (entry.path().extension() == ".lua" && entry.is_regular_file())
+          found.push_back(entry.path());
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (std::filesystem::exists(p, ec)) {
+      files.push_back(p);
+    } else {
+      errors.push_back(p.string() +
+                       ": not found, expected a .lua rule file or a directory of them");
+    }
+  }
+  std::unique_ptr<RuleSet> set(new RuleSet());
+  std::map<std::string, std::string> rule_places;  // name -> file:line, for duplicates
+  bool have_root = false;
+  for (const auto& path : files) {
+    auto fs = std::make_shared<FileState>();
+    fs->file = path.string();
+    std::string error;
+    if (!open_sandbox(*fs, limits, error)) {
+      errors.push_back(error);
+      continue;
+    }
+    lua_State* L = fs->L;
+    Declared decl;
+    lua_pushlightuserdata(L, &decl);
+    lua_setfield(L, LUA_REGISTRYINDEX, "vigil.declared");
+    install_library(L);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in || !run_file(*fs, text.str(), error)) {
+      errors.push_back(in ? error : path.string() + ": cannot read the file");
+      continue;
+    }
+    const std::string file = path.string();
+    std::map<std::string, int64_t> group_intervals;
+    for (const auto& g : decl.groups) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, g.ref);
+      TableReader r(L, file + ":" + std::to_string(g.line) + ": group " + g.name, errors);
+      r.only({"name", "interval"});
+      if (auto d = r.duration("interval")) group_intervals[g.name] = *d;
+      lua_pop(L, 1);
+    }
+    for (const auto& item : decl.rules) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
+      auto rule = std::make_unique<CompiledRule>();
+      rule->fs = fs;
+      auto& spec = rule->spec;
+      spec.file = file;
+      spec.line = item.line;
+      lua_getfield(L, -1, "name");
+      spec.name = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+      lua_pop(L, 1);
+      const std::string context = file + ":" + std::to_string(item.line) + ": rule " +
+                                  (spec.name.empty() ? "(unnamed)" : spec.name);
+      TableReader r(L, context, errors);
+      r.only({"name", "group", "interval", "for", "for_", "keep_firing_for", "severity", "labels",
+              "annotations", "flap", "eval", "expr", "when", "recover_when", "above", "below",
+              "recover_below", "recover_above"});
+      if (spec.name.empty())
+        r.fail("name: missing, expected the alert's name such as \"HostHighCpu\"");
+      std::string why;
+      if (!spec.name.empty() && !store::valid_label_name(spec.name, &why))
+        r.fail("name: \"" + spec.name + "\" is not usable as an alertname (" + why + ")");
+      spec.group = r.string("group").value_or("");
+      spec.interval_ms =
+          r.duration("interval")
+              .value_or(group_intervals.count(spec.group) ? group_intervals[spec.group]
+                                                          : limits.default_interval_ms);
+      if (spec.interval_ms <= 0) r.fail("interval: expected a positive duration");
+      auto for_ms = r.duration("for");
+      if (!for_ms) for_ms = r.duration("for_");
+      spec.for_ms = for_ms.value_or(0);
+      spec.keep_firing_for_ms = r.duration("keep_firing_for").value_or(0);
+      spec.severity = r.string("severity").value_or("");
+      for (auto& [k, v] : r.string_map("labels")) {
+        if (!store::valid_label_name(k, &why)) r.fail("labels: " + why);
+        spec.labels[k] = v;
+      }
+      spec.annotations = r.string_map("annotations");
+      for (const auto& [k, v] : spec.annotations) {
+        std::string problem = alerts::check_template(v);
+        if (!problem.empty()) r.fail("annotations." + k + ": " + problem);
+      }
+      if (r.field("flap") == LUA_TTABLE) {
+        TableReader f(L, context + " flap", errors);
+        f.only({"changes", "window"});
+        spec.flap.changes = static_cast<int>(f.number("changes").value_or(0));
+        spec.flap.window_ms = f.duration("window").value_or(3'600'000);
+      }
+      lua_pop(L, 1);
+      rule->eval_ref = r.function_ref("eval");
+      rule->when_ref = r.function_ref("when");
+      rule->recover_ref = r.function_ref("recover_when");
+      rule->expr = r.string("expr").value_or("");
+      rule->above = r.number("above");
+      rule->below = r.number("below");
+      rule->recover_below = r.number("recover_below");
+      rule->recover_above = r.number("recover_above");
+      if (rule->eval_ref == LUA_NOREF && rule->expr.empty())
+        r.fail("expected eval = function(q, state) ... end or expr = 'metric{label=\"value\"}'");
+      if (rule->eval_ref != LUA_NOREF && !rule->expr.empty())
+        r.fail("expected either eval or expr, found both");
+      if (!rule->expr.empty()) {
+        std::string perr;
+        rule->selector = alerts::parse_selector(rule->expr, perr);
+        if (!rule->selector) r.fail("expr: " + perr);
+      }
+      if (rule->above && rule->below) r.fail("expected either above or below, found both");
+      if (rule->recover_below && !rule->above) r.fail("recover_below goes with above");
+      if (rule->recover_above && !rule->below) r.fail("recover_above goes with below");
+      if (rule->recover_below && rule->above && *rule->recover_below > *rule->above)
+        r.fail("recover_below (" + alerts::format_value(*rule->recover_below) +
+               ") is above the entry threshold (" + alerts::format_value(*rule->above) +
+               "), expected it lower");
+      if (rule->recover_ref != LUA_NOREF && rule->when_ref == LUA_NOREF)
+        r.fail("recover_when goes with when");
+      lua_newtable(L);
+      rule->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      lua_pop(L, 1);
+      if (!spec.name.empty()) {
+        auto [it, fresh] = rule_places.emplace(spec.name, file + ":" + std::to_string(item.line));
+        if (!fresh)
+          r.fail("the name is already used by the rule at " + it->second +
+                 ", expected names unique across rule files");
+      }
+      if (r.failures() == 0) {
+        set->specs_.push_back(spec);
+        set->rules_.push_back(std::move(rule));
+      }
+    }
+    for (const auto& item : decl.routes) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
+      const std::string context = file + ":" + std::to_string(item.line) + ": route";
+      if (have_root) {
+        errors.push_back(
+            context +
+            ": a top route was already declared, expected one (nest others in routes = {...})");
+      } else {
+        read_route(L, context, set->routing_.root, errors);
+        have_root = true;
+      }
+      lua_pop(L, 1);
+    }
+    for (const auto& item : decl.policies) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
+      const std::string context = file + ":" + std::to_string(item.line) + ": policy " + item.name;
+      TableReader r(L, context, errors);
+      r.only({"name", "steps", "repeat", "on_resolve"});
+      alerts::Policy policy;
+      policy.name = item.name;
+      policy.file = file;
+      policy.line = item.line;
+      policy.repeat = static_cast<int>(r.number("repeat").value_or(1));
+      if (policy.repeat < 1) r.fail("repeat: expected 1 or more passes");
+      int t = r.field("on_resolve");
+      if (t == LUA_TBOOLEAN) {
+        policy.notify_on_resolve = lua_toboolean(L, -1);
+      } else if (t == LUA_TTABLE || t == LUA_TSTRING) {
+        lua_pop(L, 1);
+        policy.resolve_receivers = r.strings("on_resolve");
+        lua_pushnil(L);
+      } else if (t != LUA_TNIL) {
+        r.fail("on_resolve: expected true, false or a list of receivers");
+      }
+      lua_pop(L, 1);
+      if (r.field("steps") == LUA_TTABLE) {
+        const auto n = lua_rawlen(L, -1);
+        alerts::PolicyStep* last_notify = nullptr;
+        for (lua_Integer i = 1; i <= static_cast<lua_Integer>(n); ++i) {
+          lua_rawgeti(L, -1, i);
+          std::string kind;
+          if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "kind");
+            kind = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+            lua_pop(L, 1);
+          }
+          if (kind == "notify") {
+            alerts::PolicyStep step;
+            TableReader s(L, context + " step " + std::to_string(i), errors);
+            step.receivers = s.strings("receivers");
+            if (s.field("when") == LUA_TFUNCTION) {
+              int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+              std::weak_ptr<FileState> weak = fs;
+              step.condition = [weak, ref](const alerts::StepContext& ctx) {
+                auto state = weak.lock();
+                if (!state) return true;
+                lua_State* S = state->L;
+                lua_rawgeti(S, LUA_REGISTRYINDEX, ref);
+                lua_createtable(S, 0, 5);
+                lua_pushstring(S, ctx.severity.c_str());
+                lua_setfield(S, -2, "severity");
+                lua_pushinteger(S, ctx.firing);
+                lua_setfield(S, -2, "firing");
+                lua_pushinteger(S, ctx.iteration);
+                lua_setfield(S, -2, "iteration");
+                lua_pushnumber(S, static_cast<double>(ctx.now_ms) / 1000.0);
+                lua_setfield(S, -2, "now");
+                push_labels(S, ctx.group_labels);
+                lua_setfield(S, -2, "labels");
+                state->now_ms = ctx.now_ms;
+                std::string err;
+                if (!protected_call(*state, 1, 1, err)) {
+                  spdlog::error("rules: policy step condition failed: {}", err);
+                  return true;  // a broken condition must not swallow a page
+                }
+                bool yes = lua_toboolean(S, -1);
+                lua_pop(S, 1);
+                return yes;
+              };
+            } else {
+              lua_pop(L, 1);
+            }
+            step.description = "notify";
+            for (const auto& rcv : step.receivers) step.description += " " + rcv;
+            if (step.receivers.empty()) s.fail("notify: expected at least one receiver");
+            policy.steps.push_back(std::move(step));
+            last_notify = &policy.steps.back();
+          } else if (kind == "wait") {
+            lua_getfield(L, -1, "duration");
+            auto d = duration_at(L, -1);
+            lua_pop(L, 1);
+            if (!d) {
+              errors.push_back(context + " step " + std::to_string(i) +
+                               ": wait expects a duration such as \"10m\"");
+            } else if (!last_notify) {
+              errors.push_back(context + " step " + std::to_string(i) +
+                               ": a wait before any notify, expected notify{...} first");
+            } else {
+              last_notify->wait_ms += *d;
+            }
+          } else {
+            errors.push_back(context + " step " + std::to_string(i) + ": found " + describe(L, -1) +
+                             ", expected notify{...} or wait \"10m\"");
+          }
+          lua_pop(L, 1);
+        }
+      } else {
+        r.fail(
+            "steps: expected a list such as { notify{\"slack\"}, wait \"10m\", notify{\"pager\"} "
+            "}");
+      }
+      lua_pop(L, 1);
+      if (policy.steps.empty()) r.fail("steps: expected at least one notify step");
+      if (set->routing_.policies.count(policy.name))
+        r.fail("a policy with this name was already declared");
+      else
+        set->routing_.policies[policy.name] = std::move(policy);
+      lua_pop(L, 1);
+    }
+    for (const auto& item : decl.inhibits) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
+      TableReader r(L, file + ":" + std::to_string(item.line) + ": inhibit", errors);
+      r.only({"source", "target", "equal"});
+      alerts::InhibitRule rule;
+      rule.source = r.matchers("source");
+      rule.target = r.matchers("target");
+      rule.equal = r.strings("equal");
+      if (rule.source.empty() || rule.target.empty())
+        r.fail("expected source and target matchers, such as source = {'severity=\"critical\"'}");
+      set->routing_.inhibit.push_back(std::move(rule));
+      lua_pop(L, 1);
+    }
+    for (const auto& item : decl.windows) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
+      TableReader r(L, file + ":" + std::to_string(item.line) + ": time_window " + item.name,
+                    errors);
+      r.only({"name", "weekdays", "times", "time_zone"});
+      alerts::TimeWindow w;
+      w.name = item.name;
+      w.weekdays = parse_weekdays(r.strings("weekdays"), r);
+      for (const auto& range : r.strings("times")) {
+        auto dash = range.find('-');
+        auto a = dash == std::string::npos ? std::nullopt : parse_hhmm(range.substr(0, dash));
+        auto b = dash == std::string::npos ? std::nullopt : parse_hhmm(range.substr(dash + 1));
+        if (!a || !b || *b <= *a)
+          r.fail("times: found \"" + range + "\", expected a range such as \"09:00-17:30\"");
+        else
+          w.minutes.emplace_back(*a, *b);
+      }
+      w.time_zone = r.string("time_zone").value_or("");
+      alerts::LocalTime t;
+      std::string tz_error;
+      if (!alerts::local_time(0, w.time_zone, t, tz_error)) r.fail("time_zone: " + tz_error);
+      set->routing_.windows[w.name] = std::move(w);
+      lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "vigil.declared");  // `decl` dies with this loop
+    set->files_.push_back(fs);
+  }
+  if (errors.size() > errors_before) return nullptr;
+  set->next_due_.assign(set->rules_.size(), INT64_MIN);
+  return set;
+}
+
+int64_t RuleSet::next_due_ms() const {
+  int64_t next = INT64_MAX;
+  for (auto t : next_due_) next = std::min(next, t);
+  return next;
+}
+
+std::vector<alerts::RuleEvaluation> RuleSet::evaluate_due(int64_t now_ms, DataSource& data) {
+  std::vector<alerts::RuleEvaluation> out;
+  for (size_t i = 0; i < rules_.size(); ++i) {
+    if (next_due_[i] > now_ms) continue;
+    out.push_back(evaluate(i, now_ms, data));
+    const int64_t interval = rules_[i]->spec.interval_ms;
+    // Keep the rule on its grid even when a run was late.
+    next_due_[i] = next_due_[i] == INT64_MIN ? now_ms + interval : next_due_[i] + interval;
+    if (next_due_[i] <= now_ms) next_due_[i] = now_ms + interval;
+  }
+  return out;
+}
+
+alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSource& data) {
+  CompiledRule& rule = *rules_[index];
+  FileState& fs = *rule.fs;
+  lua_State* L = fs.L;
+  alerts::RuleEvaluation result;
+  result.rule = rule.spec.name;
+  result.at_ms = now_ms;
+  fs.data = &data;
+  fs.now_ms = now_ms;
+  fs.current_state_ref = rule.state_ref;
+  const std::string context =
+      rule.spec.file + ":" + std::to_string(rule.spec.line) + ": rule " + rule.spec.name + ": ";
+  auto fail = [&](const std::string& message) {
+    result.ok = false;
+    result.error = context + message;
+    result.instances.clear();
+    lua_settop(L, 0);
+    fs.data = nullptr;
+    return result;
+  };
+
+  // Decides enter/stay for one value with the rule's thresholds or functions.
+  auto judge = [&](alerts::Instance& inst, int labels_index) -> bool {
+    if (rule.when_ref != LUA_NOREF) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, rule.when_ref);
+      lua_pushnumber(L, inst.value);
+      if (labels_index)
+        lua_pushvalue(L, labels_index);
+      else
+        push_labels(L, inst.labels);
+      std::string err;
+      if (!protected_call(fs, 2, 1, err)) {
+        fail("when: " + err);
+        return false;
+      }
+      inst.enter = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      inst.stay = inst.enter;
+      if (rule.recover_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, rule.recover_ref);
+        lua_pushnumber(L, inst.value);
+        if (labels_index)
+          lua_pushvalue(L, labels_index);
+        else
+          push_labels(L, inst.labels);
+        if (!protected_call(fs, 2, 1, err)) {
+          fail("recover_when: " + err);
+          return false;
+        }
+        inst.stay = !lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      }
+    } else if (rule.above) {
+      inst.enter = inst.value > *rule.above;
+      inst.stay = rule.recover_below ? !(inst.value < *rule.recover_below) : inst.enter;
+    } else if (rule.below) {
+      inst.enter = inst.value < *rule.below;
+      inst.stay = rule.recover_above ? !(inst.value > *rule.recover_above) : inst.enter;
+    }
+    return true;
+  };
+
+  if (!rule.expr.empty()) {
+    // The fast path: the latest value of each selected series against the thresholds.
+    std::vector<SeriesRef> series;
+    data.select(*rule.selector, now_ms, series);
+    for (const auto& s : series) {
+      store::Sample last;
+      if (!data.latest(s.id, last) || now_ms - last.t_ms > kLookbackMs || last.t_ms > now_ms)
+        continue;
+      alerts::Instance inst;
+      inst.labels = s.labels;
+      inst.value = last.v;
+      if (!judge(inst, 0)) return result;
+      if (inst.enter || inst.stay) result.instances.push_back(std::move(inst));
+    }
+    fs.data = nullptr;
+    return result;
+  }
+
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rule.eval_ref);
+  lua_getfield(L, LUA_REGISTRYINDEX, "vigil.q");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rule.state_ref);
+  std::string err;
+  if (!protected_call(fs, 2, 1, err)) return fail(err);
+  if (lua_isnil(L, -1)) {
+    lua_settop(L, 0);
+    fs.data = nullptr;
+    return result;  // nothing to report
+  }
+  if (!lua_istable(L, -1))
+    return fail("eval returned " + describe(L, -1) +
+                ", expected a list of { labels = {...}, value = n }");
+  const int list = lua_gettop(L);
+  const auto n = lua_rawlen(L, list);
+  for (lua_Integer i = 1; i <= static_cast<lua_Integer>(n); ++i) {
+    lua_rawgeti(L, list, i);
+    const int item = lua_gettop(L);
+    if (!lua_istable(L, item))
+      return fail("eval's result[" + std::to_string(i) + "] is " + describe(L, item) +
+                  ", expected { labels = {...}, value = n }");
+    alerts::Instance inst;
+    lua_getfield(L, item, "value");
+    if (lua_type(L, -1) == LUA_TNUMBER)
+      inst.value = lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1))
+      return fail("eval's result[" + std::to_string(i) + "].value is " + describe(L, -1) +
+                  ", expected a number");
+    lua_pop(L, 1);
+    int labels_index = 0;
+    if (lua_getfield(L, item, "labels") == LUA_TTABLE) {
+      labels_index = lua_gettop(L);
+      lua_pushnil(L);
+      while (lua_next(L, labels_index)) {
+        if (lua_type(L, -2) == LUA_TSTRING &&
+            (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
+          lua_pushvalue(L, -1);
+          std::string v = lua_tostring(L, -1);
+          lua_pop(L, 1);
+          if (!v.empty()) inst.labels[lua_tostring(L, -2)] = v;
+        }
+        lua_pop(L, 1);
+      }
+    } else if (!lua_isnil(L, -1)) {
+      return fail("eval's result[" + std::to_string(i) + "].labels is " + describe(L, -1) +
+                  ", expected a table");
+    }
+    int enter_type = lua_getfield(L, item, "enter");
+    int stay_type = lua_getfield(L, item, "stay");
+    if (enter_type != LUA_TNIL || stay_type != LUA_TNIL) {
+      inst.enter = enter_type == LUA_TNIL ? true : lua_toboolean(L, -2);
+      inst.stay = stay_type == LUA_TNIL ? inst.enter : lua_toboolean(L, -1);
+    } else if (!judge(inst, labels_index)) {
+      return result;
+    }
+    lua_settop(L, list);
+    result.instances.push_back(std::move(inst));
+  }
+  lua_settop(L, 0);
+  fs.data = nullptr;
+  return result;
+}
+
+}  // namespace vigil::rules
