@@ -621,7 +621,8 @@ class Parser {
     return "opened at line " + std::to_string(at.line) + ", column " + std::to_string(at.column);
   }
 
-  // Finds the tags. A "{{" without its "}}" is reported and the text after it kept as text.
+  // Finds the tags. A "{{" without its "}}" is reported; a tag cut short by the next "{{" is
+  // reported and skipped, so the tags after it are still checked.
   std::vector<Segment> split() {
     std::vector<Segment> out;
     size_t pos = 0;
@@ -640,9 +641,16 @@ class Parser {
         t.trim_before = true;
         ++t.begin;
       }
-      size_t close = find_close(t.begin);
+      size_t open_string = std::string_view::npos;
+      size_t close = find_close(t.begin, open_string);
       if (close == std::string_view::npos) {
-        error(open, "this {{ is never closed; expected }}");
+        if (open_string != std::string_view::npos) {
+          TemplateError at = locate(open_string);
+          error(open, "this {{ is never closed: the string at line " + std::to_string(at.line) +
+                          ", column " + std::to_string(at.column) + " has no closing \"");
+        } else {
+          error(open, "this {{ is never closed; expected }}");
+        }
         break;
       }
       if (src_.compare(close, 2, "{{") == 0) {
@@ -674,8 +682,9 @@ class Parser {
   }
 
   // Where the tag's "}}" is (skipping quoted strings and, for comments, everything), or the
-  // position of a "{{" that comes first, or npos.
-  size_t find_close(size_t from) const {
+  // position of a "{{" that comes first, or npos (with `open_string` set when a quoted string
+  // ran to the end).
+  size_t find_close(size_t from, size_t& open_string) const {
     std::string_view rest = src_.substr(from);
     size_t lead = 0;
     while (lead < rest.size() && is_space(rest[lead])) ++lead;
@@ -693,9 +702,13 @@ class Parser {
     for (size_t i = from; i + 1 < src_.size(); ++i) {
       char c = src_[i];
       if (c == '"') {
+        size_t start = i;
         for (++i; i < src_.size() && src_[i] != '"'; ++i)
           if (src_[i] == '\\') ++i;
-        if (i >= src_.size()) return std::string_view::npos;
+        if (i >= src_.size()) {
+          open_string = start;
+          return std::string_view::npos;
+        }
         continue;
       }
       if (c == '}' && src_[i + 1] == '}') return i;

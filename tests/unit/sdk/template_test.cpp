@@ -393,7 +393,9 @@ TEST_CASE("template: tags that are never closed are found") {
         "line 1, column 1: this tag has no closing }} before the next {{");
   CHECK(errors("a\n{{!-- never ends }}") ==
         "line 2, column 1: this {{ is never closed; expected }}");
-  CHECK(errors(R"({{ "abc }})") == "line 1, column 1: this {{ is never closed; expected }}");
+  CHECK(errors(R"({{ "abc }})") ==
+        "line 1, column 1: this {{ is never closed: the string at line 1, column 4 has no closing "
+        "\"");
 }
 
 TEST_CASE("template: malformed tags say what was expected") {
@@ -416,8 +418,9 @@ TEST_CASE("template: malformed tags say what was expected") {
         "(such as | percent) or }}");
   CHECK(errors(R"({{ "a\q" }})") ==
         "line 1, column 6: unknown escape \\q in a string; expected \\\" \\\\ \\n \\t or \\r");
-  CHECK(errors(R"({{ x | default "abc }})") ==
-        "line 1, column 1: this {{ is never closed; expected }}");
+  CHECK(errors(R"({{ x | default "abc }} and more)") ==
+        "line 1, column 1: this {{ is never closed: the string at line 1, column 16 has no "
+        "closing \"");
   CHECK(errors("{{ [key }}") ==
         "line 1, column 4: this [ is never closed; expected ] after the key");
 }
