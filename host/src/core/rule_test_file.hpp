@@ -86,7 +86,9 @@ struct RuleTest {
 struct RuleTestFile {
   std::filesystem::path file;
   std::vector<std::filesystem::path> rule_files;  // resolved against the test file's folder
-  int64_t start_ms = 0;  // virtual clock at the start of every test ("start" in RFC 3339)
+  // The virtual clock at the start of every test ("start" in RFC 3339); by default Monday
+  // 2026-01-05 00:00 UTC, so time-of-day and weekday rules have a known place to start.
+  int64_t start_ms = 1'767'571'200'000;
   std::vector<RuleTest> tests;
 };
 
