@@ -3,8 +3,8 @@
 //
 // It is the notifier of last resort and the one people test routing with, so it must never lose
 // a line silently: a file that cannot be opened, written or synced is a retryable failure naming
-// the file and the reason, and a template mistake refuses the instance at configure, where
-// `vigil check-config` reports it, rather than at 3 a.m.
+// the file and the reason, and a template mistake refuses the instance at configure (start-up),
+// never waiting for the first alert at 3 a.m.
 #include <vigil/sdk.hpp>
 #include <vigil/template.hpp>
 
