@@ -2,6 +2,7 @@
 #include "core/alerting.hpp"
 
 #include "http/server.hpp"
+#include "rules/rule_set.hpp"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -104,7 +105,39 @@ std::optional<int64_t> duration_field(const json& body, const char* key, http::R
   return d->count();
 }
 
+// The Lua rule set reading the daemon's store.
+class StoreRules : public RuleRunner {
+ public:
+  StoreRules(std::unique_ptr<rules::RuleSet> set, const store::Store& store,
+             rules::StoreSource::HealthFn health)
+      : set_(std::move(set)), source_(store, std::move(health)) {}
+  std::vector<alerts::RuleSpec> rules() const override { return set_->specs(); }
+  alerts::Routing routing() const override { return set_->routing(); }
+  int64_t next_due_ms() const override { return set_->next_due_ms(); }
+  std::vector<alerts::RuleEvaluation> evaluate_due(int64_t now_ms) override {
+    return set_->evaluate_due(now_ms, source_);
+  }
+
+ private:
+  std::unique_ptr<rules::RuleSet> set_;
+  rules::StoreSource source_;
+};
+
 }  // namespace
+
+RuleLoader store_rule_loader(const store::Store& store, rules::StoreSource::HealthFn health) {
+  return [&store, health](const config::AlertingConfig& config,
+                          std::vector<std::string>& errors) -> std::unique_ptr<RuleRunner> {
+    rules::Limits limits;
+    limits.instruction_budget = config.instruction_budget;
+    limits.memory_limit_bytes = config.memory_limit_bytes;
+    limits.script_dirs = config.script_dirs;
+    limits.default_interval_ms = config.evaluation_interval.count();
+    auto set = rules::RuleSet::load(config.rules, limits, errors);
+    if (!set) return nullptr;
+    return std::make_unique<StoreRules>(std::move(set), store, health);
+  };
+}
 
 AlertingService::AlertingService(RuleLoader loader,
                                  std::map<std::string, outbox::ReceiverOptions> receivers)

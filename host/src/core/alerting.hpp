@@ -13,6 +13,7 @@
 #include "core/api_auth.hpp"
 #include "outbox/database.hpp"
 #include "outbox/delivery.hpp"
+#include "rules/data_source.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -46,6 +47,10 @@ class RuleRunner {
 // Builds a runner from the config's rule files; false with every error (file:line: rule: ...).
 using RuleLoader = std::function<std::unique_ptr<RuleRunner>(const config::AlertingConfig&,
                                                              std::vector<std::string>& errors)>;
+
+// The loader the daemon uses: rule files through the Lua runtime, reading `store` and the health
+// results `health` returns.
+RuleLoader store_rule_loader(const store::Store& store, rules::StoreSource::HealthFn health);
 
 struct AlertingCounters {
   std::atomic<uint64_t> evaluations{0}, evaluation_failures{0};

@@ -2,8 +2,10 @@
 // between them, and is the only thread that creates, reloads or destroys instances.
 #include "core/daemon.hpp"
 
+#include "core/alerting.hpp"
 #include "http/server.hpp"
 #include "loader/instance.hpp"
+#include "rules/rule_set.hpp"
 #include "scheduler/scheduler.hpp"
 
 #include <pthread.h>
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <set>
 
 namespace vigil::core {
 namespace {
@@ -106,6 +109,14 @@ int Daemon::run() {
   store_ = std::make_unique<store::Store>();
   self_ = std::make_unique<SelfMetrics>(*store_);
   if (!apply(std::move(plan), true)) return 1;
+  if (config_.alerting.enabled) {
+    std::string error;
+    if (!start_alerting(error)) {
+      log::host()->error("{}: {}", config_file_.string(), error);
+      shutdown();
+      return 1;
+    }
+  }
   log::host()->info("vigil {} running: {} instance(s), http://{}:{}/ (SIGHUP reloads {})",
                     VIGIL_VERSION, instances_.size(), http_config_.address, http_->port(),
                     config_file_.string());
@@ -126,6 +137,7 @@ int Daemon::run() {
     const auto now = Clock::now();
     if (now - last_refresh >= std::chrono::seconds(5)) {
       self_->refresh(http_->requests_total(), http_->rejected_busy_total());
+      refresh_alerting_metrics();
       last_refresh = now;
     }
     if (now - last_gc >= std::chrono::minutes(1)) {
@@ -144,6 +156,7 @@ int Daemon::run() {
 }
 
 void Daemon::mount_host_routes(http::Server& server) {
+  if (alerting_) alerting_->mount(server);
   std::string error;
   server.mount(
       "GET", "/health/live",
@@ -511,13 +524,169 @@ void Daemon::reload() {
                        plan.errors.size());
     return;
   }
-  if (apply(std::move(plan), false))
-    log::host()->info("reloaded: {} instance(s)", instances_.size());
+  const auto old_alerting = config_.alerting;
+  if (!apply(std::move(plan), false)) return;
+  log::host()->info("reloaded: {} instance(s)", instances_.size());
+  const auto& now_alerting = config_.alerting;
+  if (alerting_ && now_alerting.enabled && now_alerting.data_dir == old_alerting.data_dir) {
+    std::vector<std::string> errors;
+    if (!alerting_->reload_rules(now_alerting, errors)) {
+      for (const auto& e : errors) log::host()->error("{}", e);
+      log::host()->error("rules reload rejected: {} error(s); the running rules stay",
+                         errors.size());
+    }
+  } else if (alerting_ || now_alerting.enabled) {
+    if (alerting_) {
+      alerting_->unmount(*http_);
+      alerting_->stop(config_.shutdown_timeout);
+      alerting_.reset();
+    }
+    std::string error;
+    if (now_alerting.enabled && !start_alerting(error))
+      log::host()->error("{}: alerting not started: {}", config_file_.string(), error);
+  }
 }
 
 void Daemon::shutdown() {
+  // Alerting first: its delivery threads call notifier instances.
+  if (alerting_) alerting_->stop(config_.shutdown_timeout);
   stop_instances(config_.shutdown_timeout);
   if (http_) http_->stop(milliseconds(1000));
+}
+
+std::shared_ptr<loader::Instance> Daemon::notifier(const std::string& name) const {
+  std::lock_guard lock(state_mutex_);
+  for (const auto& ri : instances_)
+    if (ri.plan.config.name == name && ri.plan.notifies) return ri.instance;
+  return nullptr;
+}
+
+std::map<std::string, outbox::ReceiverOptions> Daemon::receivers() {
+  std::map<std::string, outbox::ReceiverOptions> out;
+  for (const auto& ri : instances_) {
+    if (!ri.plan.notifies) continue;
+    const auto& d = ri.plan.config.delivery;
+    outbox::ReceiverOptions o;
+    o.fallback = d.fallback.value_or("");
+    o.max_age_ms = d.max_age.count();
+    o.backoff_min_ms = d.backoff_min.count();
+    o.backoff_max_ms = d.backoff_max.count();
+    o.backoff_factor = d.backoff_factor;
+    // Looked up at every call: a reload replaces the instance behind the name.
+    o.deliver = [this, name = ri.plan.config.name](const alerts::Notification& n, int attempt,
+                                                   std::string& error, int64_t&) {
+      auto instance = notifier(name);
+      if (!instance) {
+        error = "notifier instance " + name + " is not running";
+        return outbox::Outcome::retryable;
+      }
+      vigil_notification c{};
+      c.size = sizeof c;
+      c.idempotency_key = n.idempotency_key.c_str();
+      c.receiver = n.receiver.c_str();
+      c.status = n.status.c_str();
+      c.group_key = n.group_key.c_str();
+      c.escalation_step = n.escalation_step;
+      c.attempt = attempt;
+      c.payload_json = n.payload_json.c_str();
+      auto result = instance->notify(c);
+      if (result.ok()) return outbox::Outcome::ok;
+      error = std::string(loader::status_name(result.status)) +
+              (result.message.empty() ? "" : ": " + result.message);
+      return result.status == VIGIL_ERR_PERMANENT ? outbox::Outcome::permanent
+                                                  : outbox::Outcome::retryable;
+    };
+    out[ri.plan.config.name] = std::move(o);
+  }
+  return out;
+}
+
+std::vector<rules::HealthInfo> Daemon::health_infos() const {
+  std::vector<rules::HealthInfo> out;
+  std::lock_guard lock(state_mutex_);
+  for (const auto& [name, state] : health_by_instance_) {
+    std::lock_guard slock(state->mutex);
+    if (!state->ran) continue;
+    rules::HealthInfo h;
+    h.check = name;
+    h.status = state->status;
+    h.since_ms = std::chrono::duration_cast<milliseconds>(state->since.time_since_epoch()).count();
+    h.message = state->message;
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+bool Daemon::start_alerting(std::string& error) {
+  store_->set_window_options({config_.alerting.window_retention.count(),
+                              config_.alerting.window_max_samples,
+                              config_.alerting.window_all_series});
+  alerting_ = std::make_unique<AlertingService>(
+      store_rule_loader(*store_, [this] { return health_infos(); }), receivers());
+  if (!alerting_->start(config_, error)) {
+    alerting_.reset();
+    return false;
+  }
+  alerting_->mount(*http_);
+  return true;
+}
+
+// Self-metrics of alerting, refreshed with the others.
+struct Daemon::AlertingSeries {
+  vigil_series_id evaluations = 0, failures = 0, duration = 0, depth = 0, delivered = 0,
+                  retried = 0, failed = 0, fallen_back = 0;
+  std::map<alerts::State, vigil_series_id> by_state;
+};
+
+void Daemon::refresh_alerting_metrics() {
+  if (!alerting_) return;
+  std::string error;
+  if (!alerting_series_) {
+    auto family = [&](const char* name, vigil_metric_type type, const char* help) {
+      vigil_family_desc d{};
+      d.size = sizeof d;
+      d.name = name;
+      d.help = help;
+      d.type = type;
+      return store_->register_family(d, error);
+    };
+    auto series = [&](vigil_family_id f, store::Labels labels = {}) {
+      return store_->register_series(f, std::move(labels), 0, 0, error);
+    };
+    auto s = std::make_unique<AlertingSeries>();
+    s->evaluations = series(
+        family("vigil_rule_evaluations_total", VIGIL_METRIC_COUNTER, "Rule evaluations run."));
+    s->failures = series(family("vigil_rule_evaluation_failures_total", VIGIL_METRIC_COUNTER,
+                                "Rule evaluations that failed with a script error."));
+    s->duration = series(family("vigil_rule_evaluation_duration_seconds", VIGIL_METRIC_GAUGE,
+                                "Time the last round of due rules took."));
+    auto alerts = family("vigil_alerts", VIGIL_METRIC_GAUGE, "Alerts by state.");
+    for (auto state : {alerts::State::pending, alerts::State::firing, alerts::State::resolved})
+      s->by_state[state] = series(alerts, {{"state", alerts::to_string(state)}});
+    s->depth = series(
+        family("vigil_outbox_depth", VIGIL_METRIC_GAUGE, "Notifications waiting in the outbox."));
+    auto deliveries = family("vigil_notifications_total", VIGIL_METRIC_COUNTER,
+                             "Notification delivery attempts by result.");
+    s->delivered = series(deliveries, {{"result", "delivered"}});
+    s->retried = series(deliveries, {{"result", "retried"}});
+    s->failed = series(deliveries, {{"result", "failed"}});
+    s->fallen_back = series(deliveries, {{"result", "fallen_back"}});
+    alerting_series_ = std::move(s);
+  }
+  auto& s = *alerting_series_;
+  const auto& c = alerting_->counters();
+  store_->write(s.evaluations, static_cast<double>(c.evaluations.load()), 0);
+  store_->write(s.failures, static_cast<double>(c.evaluation_failures.load()), 0);
+  store_->write(s.duration, static_cast<double>(c.last_evaluation_us.load()) / 1e6, 0);
+  for (const auto& [state, id] : s.by_state)
+    store_->write(id, static_cast<double>(alerting_->alerts_in(state)), 0);
+  store_->write(s.depth, static_cast<double>(alerting_->outbox_depth()), 0);
+  if (const auto* d = alerting_->delivery_counters()) {
+    store_->write(s.delivered, static_cast<double>(d->delivered.load()), 0);
+    store_->write(s.retried, static_cast<double>(d->retried.load()), 0);
+    store_->write(s.failed, static_cast<double>(d->failed.load()), 0);
+    store_->write(s.fallen_back, static_cast<double>(d->fallen_back.load()), 0);
+  }
 }
 
 int check_config(const std::filesystem::path& file, const Overrides& overrides) {
@@ -526,12 +695,48 @@ int check_config(const std::filesystem::path& file, const Overrides& overrides) 
     std::cout << (note.kind == loader::ScanNote::Kind::refused ? "warning: " : "note: ")
               << note.message << "\n";
   for (const auto& error : plan.errors) std::cout << config::describe(error, file.string()) << "\n";
-  if (!plan.errors.empty()) {
-    std::cout << file.string() << ": " << plan.errors.size() << " error(s)\n";
+  size_t errors = plan.errors.size();
+  size_t rule_count = 0;
+  const auto& alerting = plan.config.alerting;
+  if (alerting.enabled) {
+    // The rules load exactly as `vigil run` would load them, and routing must name notifier
+    // instances of this config.
+    std::vector<std::string> rule_errors;
+    rules::Limits limits;
+    limits.instruction_budget = alerting.instruction_budget;
+    limits.memory_limit_bytes = alerting.memory_limit_bytes;
+    limits.script_dirs = alerting.script_dirs;
+    limits.default_interval_ms = alerting.evaluation_interval.count();
+    auto set = rules::RuleSet::load(alerting.rules, limits, rule_errors);
+    if (set) {
+      rule_count = set->specs().size();
+      std::set<std::string> receivers;
+      for (const auto& instance : plan.instances)
+        if (instance.notifies) receivers.insert(instance.config.name);
+      rule_errors = alerts::Engine::validate(set->routing(), receivers);
+    }
+    for (const auto& e : rule_errors) std::cout << e << "\n";
+    errors += rule_errors.size();
+    if (alerting.rules.empty()) {
+      std::cout << file.string() << ": alerting.rules: empty, expected rule files or directories\n";
+      ++errors;
+    }
+  }
+  for (const auto& instance : plan.instances) {
+    if (instance.config.has_delivery && !instance.notifies) {
+      std::cout << file.string() << ": " << instance.config.json_path
+                << ".delivery: found on an instance that is not a notifier, expected it only on "
+                   "notifier instances\n";
+      ++errors;
+    }
+  }
+  if (errors) {
+    std::cout << file.string() << ": " << errors << " error(s)\n";
     return 1;
   }
   std::cout << file.string() << ": OK (" << plan.instances.size() << " instance(s), "
-            << plan.libraries.size() << " plugin(s) found)\n";
+            << plan.libraries.size() << " plugin(s) found"
+            << (alerting.enabled ? ", " + std::to_string(rule_count) + " rule(s)" : "") << ")\n";
   return 0;
 }
 

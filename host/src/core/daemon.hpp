@@ -8,6 +8,8 @@
 
 #include "core/plan.hpp"
 #include "core/self_metrics.hpp"
+#include "outbox/delivery.hpp"
+#include "rules/data_source.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -29,6 +31,8 @@ class Instance;
 }
 
 namespace vigil::core {
+
+class AlertingService;
 
 // The last result of one health check, for /api/v1/health and readiness. Kept per instance
 // name so a reload does not forget since-when a check has been failing.
@@ -73,6 +77,12 @@ class Daemon {
   std::string health_json() const;
   void reload();
   void shutdown();
+  // Alerting: started after the instances (notifiers must exist), stopped before them.
+  bool start_alerting(std::string& error);
+  std::map<std::string, outbox::ReceiverOptions> receivers();
+  std::shared_ptr<loader::Instance> notifier(const std::string& name) const;
+  std::vector<rules::HealthInfo> health_infos() const;
+  void refresh_alerting_metrics();
 
   std::filesystem::path config_file_;
   Overrides overrides_;
@@ -87,6 +97,9 @@ class Daemon {
   std::map<std::string, std::shared_ptr<InstanceMetrics>> metrics_by_instance_;
   std::map<std::string, std::shared_ptr<HealthState>> health_by_instance_;
   mutable std::mutex state_mutex_;  // guards instances_ against the readiness handler
+  std::unique_ptr<AlertingService> alerting_;
+  struct AlertingSeries;
+  std::unique_ptr<AlertingSeries> alerting_series_;
 };
 
 // Validates, prints every error, returns the exit code of `vigil check-config`.

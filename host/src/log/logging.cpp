@@ -157,6 +157,9 @@ std::string setup(const Options& options) {
   host_logger->set_level(options.level);
   host_logger->flush_on(spdlog::level::warn);
   s.host = host_logger;
+  // The stages below core (rules, alerts, outbox) log through spdlog's default logger: make it
+  // the host's, so their lines have the same sinks and format.
+  spdlog::set_default_logger(host_logger);
   return error;
 }
 
