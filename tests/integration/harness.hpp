@@ -24,7 +24,8 @@ struct HttpReply {
 // One GET (or other method) over a fresh connection; status 0 when the connection failed.
 HttpReply http_request(uint16_t port, const std::string& method, const std::string& path,
                        const std::vector<std::pair<std::string, std::string>>& headers = {},
-                       std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                       const std::string& body = "");
 
 struct CommandResult {
   int exit_code = -1;

@@ -140,8 +140,12 @@ RuleLoader store_rule_loader(const store::Store& store, rules::StoreSource::Heal
 }
 
 AlertingService::AlertingService(RuleLoader loader,
-                                 std::map<std::string, outbox::ReceiverOptions> receivers)
-    : loader_(std::move(loader)), receivers_(std::move(receivers)) {}
+                                 std::map<std::string, outbox::ReceiverOptions> receivers,
+                                 std::function<bool()> ready, std::chrono::milliseconds grace)
+    : loader_(std::move(loader)),
+      receivers_(std::move(receivers)),
+      ready_(std::move(ready)),
+      grace_(grace) {}
 
 AlertingService::~AlertingService() {
   stop(std::chrono::milliseconds(0));
@@ -216,6 +220,11 @@ bool AlertingService::start(const config::HostConfig& config, std::string& error
 
 void AlertingService::loop() {
   std::unique_lock lock(mutex_);
+  // Until the collectors have written once, an empty store would read as "every alert
+  // recovered" and undo what the database restored.
+  const auto waited_until = std::chrono::steady_clock::now() + grace_;
+  while (!stopping_ && ready_ && !ready_() && std::chrono::steady_clock::now() < waited_until)
+    cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_; });
   while (!stopping_) {
     const int64_t t = now();
     if (runner_->next_due_ms() <= t) {

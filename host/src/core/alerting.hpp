@@ -60,7 +60,11 @@ struct AlertingCounters {
 // Thread-safety: start/reload/stop from the main thread; handlers on HTTP threads.
 class AlertingService {
  public:
-  AlertingService(RuleLoader loader, std::map<std::string, outbox::ReceiverOptions> receivers);
+  // `ready` tells when the collectors have run once: rules wait for it (at most `grace`), so a
+  // restart does not read an empty store as "everything recovered".
+  AlertingService(RuleLoader loader, std::map<std::string, outbox::ReceiverOptions> receivers,
+                  std::function<bool()> ready = {},
+                  std::chrono::milliseconds grace = std::chrono::seconds(60));
   ~AlertingService();
 
   // Opens the database, loads the rules, restores state, starts evaluating and delivering.
@@ -83,6 +87,8 @@ class AlertingService {
 
   RuleLoader loader_;
   std::map<std::string, outbox::ReceiverOptions> receivers_;
+  std::function<bool()> ready_;
+  std::chrono::milliseconds grace_;
   config::AlertingConfig config_;
   std::unique_ptr<ApiAuth> auth_;
   std::unique_ptr<outbox::Database> db_;

@@ -622,7 +622,10 @@ bool Daemon::start_alerting(std::string& error) {
                               config_.alerting.window_max_samples,
                               config_.alerting.window_all_series});
   alerting_ = std::make_unique<AlertingService>(
-      store_rule_loader(*store_, [this] { return health_infos(); }), receivers());
+      store_rule_loader(*store_, [this] { return health_infos(); }), receivers(), [this] {
+        std::string report;
+        return ready(report);
+      });
   if (!alerting_->start(config_, error)) {
     alerting_.reset();
     return false;
