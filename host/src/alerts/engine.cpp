@@ -8,8 +8,8 @@
 
 #include "alerts/template.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <climits>
@@ -202,10 +202,26 @@ void Engine::recover(Alert& alert, const RuleSpec& rule, int64_t now_ms, Step& s
 }
 
 void Engine::apply(const RuleEvaluation& evaluation, int64_t now_ms) {
+  apply_all({evaluation}, now_ms);
+}
+
+void Engine::apply_all(const std::vector<RuleEvaluation>& evaluations, int64_t now_ms) {
+  // One step for the whole round: one transaction, one routing pass.
+  Step step;
+  for (const auto& e : evaluations) apply_one(e, now_ms, step);
+  refresh_flags(now_ms, step);
+  for (const auto& fp : std::set<std::string>(step.touched_alerts)) {
+    auto it = alerts_.find(fp);
+    if (it != alerts_.end()) route(it->second, now_ms, step);
+  }
+  flush_groups(now_ms, step);
+  commit(step);
+}
+
+void Engine::apply_one(const RuleEvaluation& evaluation, int64_t now_ms, Step& step) {
   auto rit = rules_.find(evaluation.rule);
   if (rit == rules_.end() || !evaluation.ok) return;  // a failed script changes nothing
   const RuleSpec& rule = rit->second;
-  Step step;
   std::set<std::string> seen;
   for (const auto& instance : evaluation.instances) {
     Labels labels = identity(rule, instance.labels);
@@ -246,13 +262,6 @@ void Engine::apply(const RuleEvaluation& evaluation, int64_t now_ms) {
     alert.last_eval_ms = now_ms;
     recover(alert, rule, now_ms, step);  // not yielded at all: no data means recovered
   }
-  refresh_flags(now_ms, step);
-  for (const auto& fp : std::set<std::string>(step.touched_alerts)) {
-    auto it = alerts_.find(fp);
-    if (it != alerts_.end()) route(it->second, now_ms, step);
-  }
-  flush_groups(now_ms, step);
-  commit(step);
 }
 
 // ---- flags --------------------------------------------------------------------------------------
@@ -917,9 +926,10 @@ void Engine::commit(Step& step) {
     unsaved_.transitions = std::move(step.batch.transitions);
     unsaved_.deleted_alerts = std::move(step.batch.deleted_alerts);
     unsaved_.deleted_groups = std::move(step.batch.deleted_groups);
-    spdlog::error("alerting: cannot save alert state ({}); it stays in memory and is saved with "
-                  "the next change",
-                  error);
+    spdlog::error(
+        "alerting: cannot save alert state ({}); it stays in memory and is saved with "
+        "the next change",
+        error);
   }
 }
 

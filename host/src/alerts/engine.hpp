@@ -46,6 +46,8 @@ class Engine {
   void set_external_url(std::string url) { external_url_ = std::move(url); }
 
   void apply(const RuleEvaluation& evaluation, int64_t now_ms);
+  // Several evaluations of one round (the rules due at `now_ms`) as one step and one commit.
+  void apply_all(const std::vector<RuleEvaluation>& evaluations, int64_t now_ms);
   void tick(int64_t now_ms);
   // The next time tick() has something to do; INT64_MAX when nothing waits.
   int64_t next_deadline_ms() const;
@@ -70,6 +72,7 @@ class Engine {
  private:
   struct Step;  // the batch under construction
 
+  void apply_one(const RuleEvaluation& evaluation, int64_t now_ms, Step& step);
   Labels identity(const RuleSpec& rule, const Labels& instance_labels) const;
   void change_state(Alert& alert, State to, int64_t now_ms, const std::string& detail, Step& step);
   void recover(Alert& alert, const RuleSpec& rule, int64_t now_ms, Step& step);

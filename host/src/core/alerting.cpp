@@ -236,8 +236,8 @@ void AlertingService::loop() {
           ++counters_.evaluation_failures;
           spdlog::error("alerting: {}", e.error);
         }
-        engine_->apply(e, t);
       }
+      engine_->apply_all(evaluations, t);
       counters_.last_evaluation_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                          std::chrono::steady_clock::now() - began)
                                          .count();

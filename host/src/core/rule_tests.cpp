@@ -198,10 +198,10 @@ std::vector<std::string> run_test(const RuleTestFile& file, const RuleTest& test
       }
       if (!result.empty()) problems.push_back(a.path + " at " + at_text(a.at_ms) + ": " + result);
     }
-    for (const auto& e : rules_set.evaluate_due(t, source)) {
+    auto evaluations = rules_set.evaluate_due(t, source);
+    for (const auto& e : evaluations)
       if (!e.ok) problems.push_back("at " + at_text(t - t0) + ": " + e.error);
-      engine.apply(e, t);
-    }
+    engine.apply_all(evaluations, t);
     engine.tick(t);
     for (const auto& record : delivery.deliver_due(t)) {
       if (record.outcome != outbox::Outcome::ok) continue;
