@@ -220,12 +220,21 @@ bool AlertingService::start(const config::HostConfig& config, std::string& error
 
 void AlertingService::loop() {
   std::unique_lock lock(mutex_);
-  // Until the collectors have written once, an empty store would read as "every alert
-  // recovered" and undo what the database restored.
-  const auto waited_until = std::chrono::steady_clock::now() + grace_;
-  while (!stopping_ && ready_ && !ready_() && std::chrono::steady_clock::now() < waited_until)
-    cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_; });
   while (!stopping_) {
+    if (paused_) {
+      cv_.wait(lock, [&] { return stopping_ || !paused_; });
+      continue;
+    }
+    if (wait_ready_) {
+      // Until the collectors have written once, an empty store would read as "every alert
+      // recovered" and undo what the database restored.
+      const auto until = std::chrono::steady_clock::now() + grace_;
+      while (!stopping_ && !paused_ && ready_ && !ready_() &&
+             std::chrono::steady_clock::now() < until)
+        cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_ || paused_; });
+      wait_ready_ = false;
+      continue;
+    }
     const int64_t t = now();
     if (runner_->next_due_ms() <= t) {
       const auto began = std::chrono::steady_clock::now();
@@ -250,6 +259,20 @@ void AlertingService::loop() {
                  [&] { return stopping_ || woken_; });
     woken_ = false;
   }
+}
+
+void AlertingService::pause() {
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+}
+
+void AlertingService::resume_when_ready() {
+  {
+    std::lock_guard lock(mutex_);
+    paused_ = false;
+    wait_ready_ = true;
+  }
+  cv_.notify_one();
 }
 
 void AlertingService::wake() {

@@ -72,6 +72,10 @@ class AlertingService {
   // New rules and routing, kept only when they all load; errors are reported, old rules stay.
   bool reload_rules(const config::AlertingConfig& config, std::vector<std::string>& errors);
   void stop(std::chrono::milliseconds deadline);
+  // Around a config reload: collectors are recreated and their series start empty, so rules
+  // pause, then wait for the new collectors' first run (as at start) before they go on.
+  void pause();
+  void resume_when_ready();
   void mount(http::Server& server);
   void unmount(http::Server& server);
 
@@ -97,7 +101,7 @@ class AlertingService {
   std::unique_ptr<RuleRunner> runner_;
   std::mutex mutex_;  // guards engine_ and runner_
   std::condition_variable cv_;
-  bool stopping_ = false, woken_ = false;
+  bool stopping_ = false, woken_ = false, paused_ = false, wait_ready_ = true;
   std::thread thread_;
   AlertingCounters counters_;
   std::vector<std::pair<std::string, std::string>> mounted_;

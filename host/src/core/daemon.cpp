@@ -525,7 +525,10 @@ void Daemon::reload() {
     return;
   }
   const auto old_alerting = config_.alerting;
-  if (!apply(std::move(plan), false)) return;
+  if (alerting_) alerting_->pause();
+  const bool applied = apply(std::move(plan), false);
+  if (alerting_) alerting_->resume_when_ready();
+  if (!applied) return;
   log::host()->info("reloaded: {} instance(s)", instances_.size());
   const auto& now_alerting = config_.alerting;
   if (alerting_ && now_alerting.enabled && now_alerting.data_dir == old_alerting.data_dir) {
