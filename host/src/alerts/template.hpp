@@ -1,5 +1,6 @@
 // The annotation templates of alert rules: `{{labels.instance}}`, `{{value | percent}}`,
-// `{{value | printf "%.1f"}}`, `{{labels.team | default "ops"}}`.
+// `{{value | printf "%.1f"}}`, `{{labels.team | default "ops"}}` — the shared template language
+// of <vigil/template.hpp> over {labels, value, alertname, fingerprint, external_url}.
 //
 // Checked when rules load (check_template), rendered when an alert changes state. Rendering
 // never fails: a missing label renders empty.
