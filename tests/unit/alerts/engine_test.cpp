@@ -107,7 +107,7 @@ TEST_CASE("an alert is pending for `for`, then fires; recovering resolves it") {
   CHECK(payload["groupLabels"]["alertname"] == "HighCpu");
   CHECK(payload["vigil"]["idempotency_key"] == j.sent[0].idempotency_key);
   e.apply(eval("HighCpu", 90'000, {}), 90'000);  // no data: recovered
-  CHECK(j.sent.size() == 1);  // the resolve waits for the group interval
+  CHECK(j.sent.size() == 1);                     // the resolve waits for the group interval
   e.tick(120'000);
   REQUIRE(j.sent.size() == 2);
   CHECK(j.sent[1].status == "resolved");
@@ -351,8 +351,9 @@ TEST_CASE("annotation templates render labels and formatted values, and bad ones
   CHECK(render_template("{{value | bytes}}", a, "") == "1.5 GiB");
   a.value = 3720;
   CHECK(render_template("{{value | duration}}", a, "") == "1h 2m");
-  CHECK(check_template("{{value | percnt}}").find("unknown function \"percnt\" (did you mean "
-                                                  "\"percent\"?)") != std::string::npos);
+  CHECK(check_template("{{value | percnt}}")
+            .find("unknown function \"percnt\" (did you mean "
+                  "\"percent\"?)") != std::string::npos);
   CHECK(check_template("{{labels.x") == "line 1, column 1: this {{ is never closed; expected }}");
   CHECK(check_template("{{value | printf \"%d %d\"}}").find("line 1, column") == 0);
 }
