@@ -17,8 +17,16 @@
 //    keyed by the precomputed labels text, a few bytes per series.
 //  - Each family keeps its member handles sorted lazily: a visit sorts only what was added since
 //    the last one and merges it, so visiting a stable store is a linear walk.
+//  - select() narrows through a family's label index (index.hpp), built the first time someone
+//    selects in that family by a label and from then on kept at every registration and drop,
+//    so families nobody selects from cost nothing and churn elsewhere never forces a rebuild.
+//  - A scalar series' `extra` is its ring (ring.hpp), made on first need; a write with no ring
+//    pays one load and a flag test.
 // This file must never take the registry mutex, allocate or hash a string on a write path.
 #include "store/store.hpp"
+
+#include "store/index.hpp"
+#include "store/ring.hpp"
 
 #include <algorithm>
 #include <array>
@@ -36,6 +44,8 @@
 #include <vector>
 
 namespace vigil::store {
+using detail::LabelIndex;
+using detail::Ring;
 namespace {
 
 constexpr uint32_t kChunkBits = 10;
@@ -124,80 +134,6 @@ struct SummaryState {
   std::array<std::atomic<double>, kMaxQuantiles> values{};
   std::atomic<double> sum{0.0};
   std::atomic<uint64_t> count{0};
-};
-
-// Recent raw samples of one scalar series, for window functions. Circular; grows by doubling
-// up to the configured maximum.
-// Thread-safety: a spinlock serialises the (usually single) writer and the readers; it is held
-// for a handful of instructions, except when the buffer grows.
-struct Ring {
-  std::atomic<bool> busy{false};
-  std::vector<Sample> samples;
-  size_t head = 0;  // oldest
-  size_t count = 0;
-  std::atomic<size_t>* bytes;  // the store's running total
-
-  explicit Ring(std::atomic<size_t>* total) : bytes(total) {}
-  ~Ring() { bytes->fetch_sub(samples.capacity() * sizeof(Sample), std::memory_order_relaxed); }
-
-  void lock() {
-    while (busy.exchange(true, std::memory_order_acquire)) cpu_relax();
-  }
-  void unlock() { busy.store(false, std::memory_order_release); }
-
-  void push(int64_t t, double v, int64_t retention_ms, size_t max_samples) {
-    lock();
-    const size_t cap = samples.size();
-    if (count) {
-      Sample& newest = samples[(head + count - 1) % cap];
-      if (t < newest.t_ms) {  // older than what we have: the ring stays in time order
-        unlock();
-        return;
-      }
-      if (t == newest.t_ms) {
-        newest.v = v;
-        unlock();
-        return;
-      }
-    }
-    while (count && samples[head].t_ms <= t - retention_ms) {
-      head = (head + 1) % cap;
-      --count;
-    }
-    if (count == samples.size()) {
-      if (samples.size() < max_samples) {
-        std::vector<Sample> grown(std::min(max_samples, std::max<size_t>(8, samples.size() * 2)));
-        for (size_t i = 0; i < count; ++i) grown[i] = samples[(head + i) % cap];
-        bytes->fetch_add((grown.capacity() - samples.capacity()) * sizeof(Sample),
-                         std::memory_order_relaxed);
-        samples.swap(grown);
-        head = 0;
-      } else if (!samples.empty()) {
-        head = (head + 1) % samples.size();  // full: the oldest goes
-        --count;
-      } else {
-        unlock();
-        return;
-      }
-    }
-    samples[(head + count) % samples.size()] = Sample{t, v};
-    ++count;
-    unlock();
-  }
-
-  size_t read(int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) {
-    lock();
-    size_t n = 0;
-    for (size_t i = 0; i < count; ++i) {
-      const Sample& s = samples[(head + i) % samples.size()];
-      if (s.t_ms > from_ms && s.t_ms <= to_ms) {
-        out.push_back(s);
-        ++n;
-      }
-    }
-    unlock();
-    return n;
-  }
 };
 
 inline bool is_scalar(uint8_t type) {
@@ -333,10 +269,8 @@ struct Family {
   std::vector<uint64_t> members;  // handles; dropped ones stay until compacted
   size_t sorted_prefix = 0;       // members[0, sorted_prefix) are in label order
   size_t dropped = 0;             // members whose handle was invalidated, not yet compacted
-  // select()'s index: "name\0value" -> members with that label, rebuilt lazily when
-  // `index_generation` is behind the store's generation.
-  std::unordered_map<std::string, std::vector<uint64_t>> index;
-  uint64_t index_generation = 0;
+  // select()'s index over the members' labels; null until a select needs it.
+  std::unique_ptr<LabelIndex> index;
 };
 
 struct Store::Impl {
@@ -416,14 +350,37 @@ struct Store::Impl {
     }
   }
 
-  // The slot's ring, created on first need; racing creators agree on one.
-  Ring* ensure_ring(Slot& slot) {
+  // The slot's ring, created on first need; racing creators agree on one. `created` tells the
+  // one whose ring won.
+  Ring* ensure_ring(Slot& slot, bool* created = nullptr) {
     void* current = slot.extra.load(std::memory_order_acquire);
     if (current) return static_cast<Ring*>(current);
     auto* fresh = new Ring(&ring_bytes);
-    if (slot.extra.compare_exchange_strong(current, fresh, std::memory_order_acq_rel)) return fresh;
+    if (slot.extra.compare_exchange_strong(current, fresh, std::memory_order_acq_rel)) {
+      if (created) *created = true;
+      return fresh;
+    }
     delete fresh;
     return static_cast<Ring*>(current);
+  }
+
+  // A handle still names its series: its slot was not dropped (nor reused) since.
+  bool handle_alive(uint64_t handle) const {
+    return slot_at(handle_index(handle)).generation.load(std::memory_order_relaxed) ==
+           handle_generation(handle);
+  }
+
+  // The family's label index, built from its members on first need.
+  LabelIndex& label_index(Family& family) {
+    if (!family.index) {
+      family.index = std::make_unique<LabelIndex>();
+      for (uint64_t handle : family.members) {
+        if (!handle_alive(handle)) continue;
+        const LabelBlock& block = *slot_at(handle_index(handle)).labels;
+        family.index->add(handle, block.labels(), block.count);
+      }
+    }
+    return *family.index;
   }
 
   // ---- dedup table ------------------------------------------------------------------------
@@ -520,9 +477,14 @@ struct Store::Impl {
     Slot& slot = slot_at(index);
     table_erase(index);
     slot.generation.fetch_add(1, std::memory_order_acq_rel);
+    Family& family = *families[slot.family];
+    if (family.index) {
+      family.index->remove(slot.labels->labels(), slot.labels->count,
+                           [this](uint64_t handle) { return handle_alive(handle); });
+    }
     free_label_block(slot.labels);
     slot.labels = nullptr;
-    families[slot.family]->dropped++;
+    family.dropped++;
     --in_use;
     generation.fetch_add(1, std::memory_order_relaxed);
     quarantine.push_back({index, std::chrono::steady_clock::now()});
@@ -797,7 +759,12 @@ vigil_series_id Store::register_series(vigil_family_id family_id, Labels labels,
   const uint32_t generation = slot.generation.load(std::memory_order_relaxed) + 1;
   slot.generation.store(generation, std::memory_order_release);
   im.table_insert(index, position);
-  im.families[family_index]->members.push_back(make_handle(index, generation));
+  Family& members_of = *im.families[family_index];
+  members_of.members.push_back(make_handle(index, generation));
+  if (members_of.index) {
+    members_of.index->add(make_handle(index, generation), slot.labels->labels(),
+                          slot.labels->count);
+  }
   ++im.in_use;
   im.generation.fetch_add(1, std::memory_order_relaxed);
   return make_handle(index, generation);
@@ -1045,35 +1012,18 @@ void Store::select(std::string_view family_name,
   auto it = im.by_name.find(family_name);
   if (it == im.by_name.end()) return;
   Family& family = *im.families[it->second];
-  const uint64_t generation = im.generation.load(std::memory_order_relaxed);
-  // Equalities with a non-empty value narrow through the index; "" (absent) is checked below.
+  // Equalities with a non-empty value narrow through the index to the shortest list; "" (the
+  // label is absent) and the exact match are checked on each candidate below.
   const std::vector<uint64_t>* candidates = &family.members;
   for (const auto& [name, value] : equal) {
     if (value.empty()) continue;
-    if (family.index_generation != generation) {
-      family.index.clear();
-      for (uint64_t handle : family.members) {
-        const Slot& slot = im.slot_at(handle_index(handle));
-        if (slot.generation.load(std::memory_order_relaxed) != handle_generation(handle)) continue;
-        for (uint32_t i = 0; i < slot.labels->count; ++i) {
-          std::string key = slot.labels->labels()[i].name;
-          key += '\0';
-          key += slot.labels->labels()[i].value;
-          family.index[key].push_back(handle);
-        }
-      }
-      family.index_generation = generation;
-    }
-    std::string key = name;
-    key += '\0';
-    key += value;
-    auto found = family.index.find(key);
-    if (found == family.index.end()) return;
-    if (found->second.size() < candidates->size()) candidates = &found->second;
+    const std::vector<uint64_t>* found = im.label_index(family).find(name, value);
+    if (!found) return;
+    if (found->size() < candidates->size()) candidates = found;
   }
   for (uint64_t handle : *candidates) {
+    if (!im.handle_alive(handle)) continue;
     const Slot& slot = im.slot_at(handle_index(handle));
-    if (slot.generation.load(std::memory_order_relaxed) != handle_generation(handle)) continue;
     if (!is_live(slot, slot.stamp.load(std::memory_order_acquire), now_ms)) continue;
     const LabelBlock& block = *slot.labels;
     bool match = true;
@@ -1117,17 +1067,26 @@ size_t Store::window(vigil_series_id id, int64_t from_ms, int64_t to_ms,
                      std::vector<Sample>& out) const {
   Slot* slot = impl_->resolve(id);
   if (!slot || !is_scalar(slot->type.load(std::memory_order_relaxed))) return 0;
-  Ring* ring = impl_->ensure_ring(*slot);
-  size_t n = ring->read(from_ms, to_ms, out);
-  if (n == 0) {
-    // A ring made just now is empty; the latest sample still answers "what is it now".
-    Sample last;
-    if (latest(id, last) && last.t_ms > from_ms && last.t_ms <= to_ms) {
-      out.push_back(last);
-      n = 1;
+  bool created = false;
+  Ring* ring = impl_->ensure_ring(*slot, &created);
+  if (created) {
+    // The ring starts with the sample the series holds now, so a window asked for right away
+    // still answers "what is it now"; a write racing with this one is newer and wins.
+    const int64_t stamp = slot->stamp.load(std::memory_order_acquire);
+    if (stamp != 0) {
+      ring->push(stamp_time(stamp), slot->value.load(std::memory_order_relaxed),
+                 impl_->window_retention_ms.load(std::memory_order_relaxed),
+                 impl_->window_max_samples.load(std::memory_order_relaxed));
     }
   }
-  return n;
+  return ring->read(from_ms, to_ms, out);
+}
+
+bool Store::live(vigil_series_id id, int64_t now_ms) const {
+  const Slot* slot = impl_->resolve(id);
+  if (!slot) return false;
+  if (now_ms == 0) now_ms = Store::now_ms();
+  return is_live(*slot, slot->stamp.load(std::memory_order_acquire), now_ms);
 }
 
 void Store::set_window_options(const WindowOptions& options) {

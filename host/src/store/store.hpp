@@ -33,8 +33,9 @@ struct Sample {
   double v = 0;
 };
 
-// A series as select() shows it. `labels` points into the store and is valid only inside the
-// callback (the registry lock is held there).
+// A series as select() shows it. `family` and `labels` point into the store and are valid only
+// inside the callback (the registry lock is held there, so the series cannot be dropped); copy
+// what you keep. `id` stays usable after it: a dropped series' id is simply refused.
 struct SeriesInfo {
   vigil_series_id id = 0;
   std::string_view family;
@@ -44,9 +45,13 @@ struct SeriesInfo {
 };
 
 // How much history the store keeps for window functions (rules' avg, rate, quantile ...).
-// Rings hold raw samples, at most `max_samples` and none older than `retention_ms` behind the
-// newest. With `all_series` false a series gets its ring when window() is first asked for it, and
-// its window fills from then on; true gives every scalar series a ring from its first write.
+// Rings hold raw samples, at most `max_samples` and none `retention_ms` or more behind the
+// newest. With `all_series` false (the default: 100,000 series with a full hour would take over
+// a GB) a series gets its ring when window() is first asked for it; the ring starts with the
+// sample the series holds then and fills from that moment on, so the first windows of a series
+// are short. `all_series` true gives every scalar series a ring from its first write (what
+// `vigil test-rules` and small hosts use). Rings grow by doubling up to `max_samples` and are
+// freed with their series.
 struct WindowOptions {
   int64_t retention_ms = 3'600'000;
   size_t max_samples = 720;
@@ -118,23 +123,34 @@ class Store {
   // ---- Reading for rules -----------------------------------------------------------------
 
   // Calls `fn` for each live series of `family` whose labels equal every (name, value) in
-  // `equal` (a label the series lacks equals only ""). Equalities go through an index per
-  // family, so picking one series among 100,000 costs microseconds. Takes the registry lock:
-  // `fn` must not register, unregister or visit.
+  // `equal` (a label the series lacks equals only ""), in no particular order. Equalities go
+  // through an index per family (built on the family's first select by a label, then kept at
+  // every registration and drop), so picking one series among 100,000 costs well under a
+  // microsecond. Takes the registry lock, never a writer's path: `fn` must not register,
+  // unregister, collect garbage or visit. `now_ms` 0 = now; staleness as in visit().
   void select(std::string_view family,
               const std::vector<std::pair<std::string, std::string>>& equal,
               const std::function<void(const SeriesInfo&)>& fn, int64_t now_ms = 0) const;
   void families(const std::function<void(std::string_view name, vigil_metric_type)>& fn) const;
-  // Changes whenever a series or family is registered, dropped or collected, so callers may
-  // cache select() results until it moves.
+  // Moves whenever a series is registered, unregistered or collected, so callers may cache
+  // select() results until it moves (liveness still changes with time: check live()).
   uint64_t generation() const;
   // The last sample of a scalar series; false when unknown, dropped, not scalar or never written.
+  // Lock-free.
   bool latest(vigil_series_id id, Sample& out) const;
-  // Appends the ring's samples with from_ms < t <= to_ms, oldest first; returns how many. Gives
-  // the series a ring when it has none yet (see WindowOptions).
+  // Whether the series exists, was written and is not stale at `now_ms` (0 = now), as visit()
+  // and select() decide: what a dead-man (absence) check asks.
+  bool live(vigil_series_id id, int64_t now_ms = 0) const;
+  // Appends the ring's samples with from_ms < t <= to_ms to `out`, oldest first, strictly
+  // increasing in time; returns how many (0 for unknown, dropped or non-scalar series). Gives the
+  // series a ring when it has none yet (see WindowOptions). Lock-free: never waits for nor
+  // delays a writer, and never returns a time and a value from two different writes. A write
+  // with a timestamp older than the ring's newest sample is not added to the ring (latest()
+  // still shows it); one at the newest's time replaces its value.
   size_t window(vigil_series_id id, int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) const;
+  // Applies to rings from their next write on; existing samples are not re-checked until then.
   void set_window_options(const WindowOptions& options);
-  size_t window_bytes() const;  // memory held by rings
+  size_t window_bytes() const;  // heap held by rings (for a self-metric)
 
   // The store's wall clock in ms (what timestamp_ms 0 means). A coarse clock: a few ms of
   // resolution buys a much cheaper hot path.
