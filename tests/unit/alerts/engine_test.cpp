@@ -86,7 +86,7 @@ State state_of(const Engine& e) {
 
 }  // namespace
 
-TEST_CASE("an alert is pending for `for`, then fires; recovering resolves it") {
+TEST_CASE("an alert is pending for `for`, then fires, and resolves when it recovers") {
   MemoryJournal j;
   Engine e(j);
   e.set_rules({rule("HighCpu", 60'000)}, 0);
@@ -171,7 +171,7 @@ TEST_CASE("flapping alerts are flagged and not notified") {
   CHECK(j.sent.size() == sent);  // flapping: no new notification
 }
 
-TEST_CASE("a silence keeps an alert from notifying; end_on_resolve ends it with the alert") {
+TEST_CASE("a silence keeps an alert from notifying, and end_on_resolve ends it with the alert") {
   MemoryJournal j;
   Engine e(j);
   e.set_rules({rule("Down")}, 0);
