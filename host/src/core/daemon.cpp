@@ -341,7 +341,15 @@ bool Daemon::apply(Plan plan, bool first) {
     http_config_ = plan.config.http;
   }
   config_ = plan.config;
-  libraries_ = plan.libraries;
+  // Only libraries with instances stay loaded; the others were scanned for their names and
+  // go with the plan (a reload scans again).
+  libraries_.clear();
+  for (const auto& lib : plan.libraries)
+    for (const auto& planned : plan.instances)
+      if (planned.library == lib) {
+        libraries_.push_back(lib);
+        break;
+      }
 
   std::vector<RunningInstance> runtime;
   for (auto& planned : plan.instances) {

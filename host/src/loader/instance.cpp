@@ -91,6 +91,7 @@ std::shared_ptr<Instance> Instance::create(std::shared_ptr<PluginLibrary> librar
                                            std::chrono::milliseconds timeout, Services services,
                                            std::string& error) {
   std::shared_ptr<Instance> self(new Instance());
+  library->pin();  // from now on its code may run on threads that outlive the instance
   self->library_ = std::move(library);
   self->name_ = config.name;
   self->logger_ = log::for_instance(self->library_->name(), config.name, config.log_level);

@@ -26,6 +26,13 @@ struct PluginLibrary::Handle {
 
 PluginLibrary::~PluginLibrary() = default;
 
+void PluginLibrary::pin() const {
+  std::call_once(pinned_, [this] {
+    if (dlopen(path_.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr)
+      log::host()->warn("{}: could not pin the library in memory: {}", path_.string(), dlerror());
+  });
+}
+
 std::string PluginLibrary::kinds() const {
   std::string out;
   auto add = [&](bool has, const char* kind) {
@@ -191,10 +198,6 @@ std::shared_ptr<PluginLibrary> Scanner::load(const std::filesystem::path& file, 
     auto problems = config::check_option_specs(lib->options_);
     if (!problems.empty()) return refuse(named + "its option table is invalid: " + problems[0]);
   }
-  // Never unmapped, even after the last reference: a plugin may leave a thread blocked in a
-  // system call (a statvfs on a dead NFS mount) that returns after its instance is gone.
-  if (dlopen(file.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr)
-    log::host()->warn("{}: could not pin the library in memory: {}", where, dlerror());
   return lib;
 }
 

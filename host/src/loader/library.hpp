@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -46,12 +47,18 @@ class PluginLibrary {
   const vigil_notifier_desc& notifier() const { return notifier_; }
   // "collector, health_check" — for `vigil plugins` and logs.
   std::string kinds() const;
+  // Keeps the library mapped until the process ends, even after the last reference: a plugin
+  // may leave a thread blocked in a system call (a statvfs on a dead NFS mount) that returns
+  // after its instance is gone. Called when the first instance is created, so libraries that
+  // were only scanned are unloaded again. Thread-safety: idempotent, any thread.
+  void pin() const;
 
  private:
   friend class Scanner;
   PluginLibrary() = default;
   struct Handle;
   std::unique_ptr<Handle> handle_;
+  mutable std::once_flag pinned_;
   std::filesystem::path path_;
   std::string name_, version_, description_;
   uint32_t abi_version_ = 0;
