@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,15 @@ namespace {
 constexpr int kRuns = 5;
 constexpr long kWrites = 10'000'000;
 constexpr int kSeries = 100'000;
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -76,7 +86,10 @@ int main() {
   // ---- select ---------------------------------------------------------------------------------
   size_t found = 0;
   auto count = [&](const SeriesInfo&) { ++found; };
+  // The first select by a label builds the family's index: its time and memory, once.
+  const long rss_before_index = rss_kib();
   const double first_us = once_us([&] { store.select("bench_metric", {{"id", "12345"}}, count); });
+  const long index_kib = rss_kib() - rss_before_index;
   constexpr long kSelects = 100'000;
   std::vector<std::vector<std::pair<std::string, std::string>>> queries;
   for (long i = 0; i < 1000; ++i) queries.push_back({{"id", std::to_string((i * 7919) % kSeries)}});
@@ -97,9 +110,11 @@ int main() {
     churn_runs.push_back(once_us([&] { store.select("bench_metric", queries[r], count); }));
   }
   std::printf(
-      "select bench_metric{id=\"N\"} among %d series: %.0f ns [median of %d x %ld]; the first "
-      "select %.0f us; right after a registration in another family %.1f us [median of %d]\n",
-      kSeries, select_ns, kRuns, kSelects, first_us, median(churn_runs), kRuns);
+      "select bench_metric{id=\"N\"} among %d series: %.0f ns [median of %d x %ld]; right after "
+      "a registration in another family %.1f us [median of %d]; the first select, which builds "
+      "the family's label index: %.0f us, +%ld KiB RSS (%.0f bytes per series)\n",
+      kSeries, select_ns, kRuns, kSelects, median(churn_runs), kRuns, first_us, index_kib,
+      index_kib * 1024.0 / kSeries);
 
   // ---- latest ---------------------------------------------------------------------------------
   double sink = 0;

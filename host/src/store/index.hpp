@@ -4,8 +4,9 @@
 //
 // Keys are 64-bit hashes of the pair, not the strings: a collision only adds candidates, and
 // select() checks every equality against the series' own labels anyway, so the index never needs
-// to own a copy of a label. Lists keep dropped handles until half of a list is dead, then compact
-// it, so dropping a whole owner's series stays linear.
+// to own a copy of a label. A list of one handle (an `id`-like label) is held inline, so such a
+// label costs one small map node. Lists keep dropped handles until half of a list is dead, then
+// compact it, so dropping a whole owner's series stays linear.
 // This file must never decide what matches: it only narrows; the caller checks.
 #pragma once
 
@@ -13,15 +14,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <unordered_map>
-#include <vector>
 
 namespace vigil::store::detail {
 
 // Thread-safety: none; the store reads and changes it only under its registry mutex.
 class LabelIndex {
  public:
+  LabelIndex() = default;
+  LabelIndex(const LabelIndex&) = delete;
+  LabelIndex& operator=(const LabelIndex&) = delete;
+
   // The key of one label pair; also what find() looks up.
   static uint64_t key(std::string_view name, std::string_view value);
 
@@ -35,26 +40,49 @@ class LabelIndex {
       auto it = postings_.find(key(labels[i].name, labels[i].value));
       if (it == postings_.end()) continue;
       Posting& posting = it->second;
-      if (++posting.dead * 2 <= posting.handles.size()) continue;
-      std::erase_if(posting.handles, [&](uint64_t handle) { return !alive(handle); });
+      if (++posting.dead * 2 <= posting.size) continue;
+      uint64_t* handles = posting.data();
+      uint32_t kept = 0;
+      for (uint32_t j = 0; j < posting.size; ++j) {
+        if (alive(handles[j])) handles[kept++] = handles[j];
+      }
+      posting.size = kept;
       posting.dead = 0;
-      if (posting.handles.empty()) {
+      if (kept == 0) {
         postings_.erase(it);
-      } else if (posting.handles.capacity() > 2 * posting.handles.size()) {
-        posting.handles.shrink_to_fit();
+      } else if (posting.capacity > 1 && kept <= posting.capacity / 4) {
+        posting.reallocate(kept * 2);
       }
     }
   }
 
-  // The handles (dropped ones included) of series that may carry name=value; null when none.
-  const std::vector<uint64_t>* find(std::string_view name, std::string_view value) const;
+  // The handles (dropped ones included) of series that may carry name=value; empty when none.
+  std::span<const uint64_t> find(std::string_view name, std::string_view value) const;
 
   size_t bytes() const;  // an estimate of the heap it holds
 
  private:
+  // A list of handles: the first inline while it is the only one, then on the heap.
   struct Posting {
-    std::vector<uint64_t> handles;
-    size_t dead = 0;
+    union {
+      uint64_t one;
+      uint64_t* many;
+    };
+    uint32_t size = 0;
+    uint32_t capacity = 1;  // 1: `one` holds it
+    uint32_t dead = 0;
+
+    Posting() : one(0) {}
+    ~Posting() {
+      if (capacity > 1) delete[] many;
+    }
+    Posting(const Posting&) = delete;
+    Posting& operator=(const Posting&) = delete;
+
+    uint64_t* data() { return capacity > 1 ? many : &one; }
+    const uint64_t* data() const { return capacity > 1 ? many : &one; }
+    void push_back(uint64_t handle);
+    void reallocate(uint32_t new_capacity);
   };
   std::unordered_map<uint64_t, Posting> postings_;
 };

@@ -1,7 +1,7 @@
-// The ring's slower halves (see ring.hpp): appending a new newest sample (eviction, growth),
-// the lock-free read, and freeing replaced buffers once no reader can be inside them.
-// This file must never free a buffer a reader may still copy from, nor let read() hand out a
-// cell that a writer may have overwritten while it was being copied.
+// The ring's slower halves (see ring.hpp): growing, the lock-free read, and freeing replaced
+// buffers once no reader can be inside them. This file must never free a buffer a reader may still
+// copy from, nor let read() hand out a cell that a writer may have overwritten while it was being
+// copied.
 #include "store/ring.hpp"
 
 #include <algorithm>
@@ -27,16 +27,16 @@ Ring::~Ring() {
 Ring::Buffer* Ring::make_buffer(size_t capacity, uint64_t base) {
   const size_t bytes = sizeof(Buffer) + capacity * sizeof(Cell);
   void* raw = ::operator new(bytes);
-  auto* buf = new (raw) Buffer{capacity, base, nullptr, nullptr};
-  buf->cells = reinterpret_cast<Cell*>(buf + 1);
-  for (size_t i = 0; i < capacity; ++i) new (&buf->cells[i]) Cell();
+  static_assert(sizeof(Buffer) % alignof(Cell) == 0, "cells follow the header");
+  auto* buf = new (raw) Buffer{capacity, base, nullptr};
+  for (size_t i = 0; i < capacity; ++i) new (&buf->cells()[i]) Cell();
   total_->fetch_add(bytes, std::memory_order_relaxed);
   return buf;
 }
 
 void Ring::free_buffer(Buffer* buf) {
   const size_t bytes = sizeof(Buffer) + buf->capacity * sizeof(Cell);
-  for (size_t i = 0; i < buf->capacity; ++i) buf->cells[i].~Cell();
+  for (size_t i = 0; i < buf->capacity; ++i) buf->cells()[i].~Cell();
   buf->~Buffer();
   ::operator delete(buf);
   total_->fetch_sub(bytes, std::memory_order_relaxed);
@@ -60,10 +60,10 @@ void Ring::grow(size_t capacity) {
   Buffer* fresh = make_buffer(capacity, begin);
   size_t from = head_;
   for (uint64_t i = begin; i < end; ++i) {
-    fresh->cells[i - begin].t.store(old->cells[from].t.load(std::memory_order_relaxed),
-                                    std::memory_order_relaxed);
-    fresh->cells[i - begin].v.store(old->cells[from].v.load(std::memory_order_relaxed),
-                                    std::memory_order_relaxed);
+    const Cell& was = old->cells()[from];
+    Cell& cell = fresh->cells()[i - begin];
+    cell.t.store(was.t.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    cell.v.store(was.v.load(std::memory_order_relaxed), std::memory_order_relaxed);
     if (++from == old->capacity) from = 0;
   }
   head_ = 0;
@@ -74,43 +74,6 @@ void Ring::grow(size_t capacity) {
     retired_ = old;
     free_retired();
   }
-}
-
-void Ring::append(int64_t t_ms, double v, int64_t retention_ms, size_t max_samples) {
-  Buffer* buf = buffer_.load(std::memory_order_relaxed);
-  uint64_t begin = begin_.load(std::memory_order_relaxed);
-  const uint64_t end = end_.load(std::memory_order_relaxed);
-  if (retention_ms > 0) {
-    const int64_t horizon = t_ms - retention_ms;
-    while (begin < end && buf->cells[head_].t.load(std::memory_order_relaxed) <= horizon) {
-      ++begin;
-      if (++head_ == buf->capacity) head_ = 0;
-    }
-  }
-  const size_t capacity = buf ? buf->capacity : 0;
-  if (end - begin >= capacity) {
-    if (capacity < max_samples) {
-      begin_.store(begin, std::memory_order_relaxed);
-      grow(std::min(max_samples, std::max<size_t>(8, capacity * 2)));
-      buf = buffer_.load(std::memory_order_relaxed);
-    } else {
-      ++begin;  // full: the oldest goes
-      if (++head_ == buf->capacity) head_ = 0;
-    }
-  }
-  while (end - begin >= max_samples) {  // max_samples was lowered below what the ring holds
-    ++begin;
-    if (++head_ == buf->capacity) head_ = 0;
-  }
-  // Readers re-read begin_ after copying: moving it before touching the cell it covers is what
-  // tells a reader that cell may have changed under it.
-  begin_.store(begin, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  Cell& cell = buf->cells[tail_];
-  cell.t.store(t_ms, std::memory_order_relaxed);
-  cell.v.store(v, std::memory_order_relaxed);
-  if (++tail_ == buf->capacity) tail_ = 0;
-  end_.store(end + 1, std::memory_order_release);
 }
 
 size_t Ring::read(int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) const {
@@ -130,7 +93,7 @@ size_t Ring::read(int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) cons
   if (end - begin > buf->capacity) begin = end - buf->capacity;
   if (end <= begin) return 0;
   auto cell = [buf](uint64_t i) -> const Cell& {
-    return buf->cells[(i - buf->base) % buf->capacity];
+    return buf->cells()[(i - buf->base) % buf->capacity];
   };
 
   // The first index after from_ms. A cell overwritten meanwhile holds a newer time, which only
@@ -149,7 +112,7 @@ size_t Ring::read(int64_t from_ms, int64_t to_ms, std::vector<Sample>& out) cons
   out.reserve(first_out + static_cast<size_t>(end - lo));
   size_t pos = static_cast<size_t>((lo - buf->base) % buf->capacity);
   for (uint64_t i = lo; i < end; ++i) {
-    const Cell& c = buf->cells[pos];
+    const Cell& c = buf->cells()[pos];
     out.push_back(Sample{c.t.load(std::memory_order_relaxed), c.v.load(std::memory_order_relaxed)});
     if (++pos == buf->capacity) pos = 0;
   }

@@ -15,6 +15,7 @@
 
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -39,19 +40,48 @@ class Ring {
   void push(int64_t t_ms, double v, int64_t retention_ms, size_t max_samples) {
     while (writing_.exchange(true, std::memory_order_acquire)) relax();
     if (retired_) free_retired();
-    const uint64_t end = end_.load(std::memory_order_relaxed);
     Buffer* buf = buffer_.load(std::memory_order_relaxed);
-    if (end > begin_.load(std::memory_order_relaxed)) {
-      Cell& newest = buf->cells[tail_ == 0 ? buf->capacity - 1 : tail_ - 1];
-      const int64_t newest_t = newest.t.load(std::memory_order_relaxed);
-      if (t_ms <= newest_t) {
+    uint64_t begin = begin_.load(std::memory_order_relaxed);
+    const uint64_t end = end_.load(std::memory_order_relaxed);
+    if (end > begin) {
+      if (t_ms <= newest_t_) {
         // A reader sees the old or the new value with the same time: both are whole samples.
-        if (t_ms == newest_t) newest.v.store(v, std::memory_order_relaxed);
+        if (t_ms == newest_t_) {
+          buf->cells()[tail_ == 0 ? buf->capacity - 1 : tail_ - 1].v.store(
+              v, std::memory_order_relaxed);
+        }
         writing_.store(false, std::memory_order_release);
         return;
       }
+      if (retention_ms > 0) {
+        const int64_t horizon = t_ms - retention_ms;
+        while (begin < end && buf->cells()[head_].t.load(std::memory_order_relaxed) <= horizon) {
+          ++begin;
+          if (++head_ == buf->capacity) head_ = 0;
+        }
+      }
     }
-    append(t_ms, v, retention_ms, max_samples);
+    if (!buf || (end - begin >= buf->capacity && buf->capacity < max_samples)) {
+      begin_.store(begin, std::memory_order_relaxed);
+      grow(std::min(max_samples, std::max<size_t>(8, buf ? buf->capacity * 2 : 0)));
+      buf = buffer_.load(std::memory_order_relaxed);
+    }
+    // Full, or max_samples was lowered below what the ring holds: the oldest go.
+    const size_t keep = std::min(buf->capacity, max_samples) - 1;
+    while (end - begin > keep) {
+      ++begin;
+      if (++head_ == buf->capacity) head_ = 0;
+    }
+    // Readers re-read begin_ after copying: moving it before touching the cell it covers is
+    // what tells a reader that cell may have changed under it.
+    begin_.store(begin, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    Cell& cell = buf->cells()[tail_];
+    cell.t.store(t_ms, std::memory_order_relaxed);
+    cell.v.store(v, std::memory_order_relaxed);
+    if (++tail_ == buf->capacity) tail_ = 0;
+    newest_t_ = t_ms;
+    end_.store(end + 1, std::memory_order_release);
     writing_.store(false, std::memory_order_release);
   }
 
@@ -63,12 +93,13 @@ class Ring {
     std::atomic<int64_t> t{0};
     std::atomic<double> v{0.0};
   };
-  // Cells in one allocation after the header. Index i lives in cells[(i - base) % capacity].
+  // Cells in one allocation after the header. Index i lives in cells()[(i - base) % capacity].
   struct Buffer {
     size_t capacity;
     uint64_t base;
     Buffer* retired_next;
-    Cell* cells;
+    Cell* cells() { return reinterpret_cast<Cell*>(this + 1); }
+    const Cell* cells() const { return reinterpret_cast<const Cell*>(this + 1); }
   };
 
   static void relax() {
@@ -77,7 +108,6 @@ class Ring {
 #endif
   }
 
-  void append(int64_t t_ms, double v, int64_t retention_ms, size_t max_samples);
   Buffer* make_buffer(size_t capacity, uint64_t base);
   void free_buffer(Buffer* buf);
   void grow(size_t capacity);
@@ -91,6 +121,7 @@ class Ring {
   // replaced while a reader may still be copying from them.
   size_t head_ = 0;
   size_t tail_ = 0;
+  int64_t newest_t_ = 0;  // the time in the cell before tail_, when the ring is not empty
   Buffer* retired_ = nullptr;
   std::atomic<size_t>* total_;
   // On its own cache line: readers' comings and goings must not slow the writer's lock.

@@ -40,6 +40,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -1014,14 +1015,14 @@ void Store::select(std::string_view family_name,
   Family& family = *im.families[it->second];
   // Equalities with a non-empty value narrow through the index to the shortest list; "" (the
   // label is absent) and the exact match are checked on each candidate below.
-  const std::vector<uint64_t>* candidates = &family.members;
+  std::span<const uint64_t> candidates = family.members;
   for (const auto& [name, value] : equal) {
     if (value.empty()) continue;
-    const std::vector<uint64_t>* found = im.label_index(family).find(name, value);
-    if (!found) return;
-    if (found->size() < candidates->size()) candidates = found;
+    const std::span<const uint64_t> found = im.label_index(family).find(name, value);
+    if (found.empty()) return;
+    if (found.size() < candidates.size()) candidates = found;
   }
-  for (uint64_t handle : *candidates) {
+  for (uint64_t handle : candidates) {
     if (!im.handle_alive(handle)) continue;
     const Slot& slot = im.slot_at(handle_index(handle));
     if (!is_live(slot, slot.stamp.load(std::memory_order_acquire), now_ms)) continue;
