@@ -9,7 +9,7 @@ vigil_install_deps() {
   local mode="${1:-build}"
   local packages=(cmake ninja-build g++ pkg-config libboost-dev libboost-program-options-dev
                   libboost-filesystem-dev libspdlog-dev libfmt-dev nlohmann-json3-dev catch2
-                  liblua5.4-dev zlib1g-dev libcurl4-openssl-dev libpq-dev libsqlite3-dev)
+                  liblua5.4-dev zlib1g-dev libcurl4-openssl-dev libpq-dev libsqlite3-dev libssl-dev)
   if [[ "$mode" == test ]]; then
     # promtool (package prometheus) checks our exposition; clang builds plugins with another
     # compiler; binutils gives nm for the SDK install test.

@@ -135,6 +135,10 @@ struct HttpTestServer::Impl {
       int code = std::atoi(target.c_str() + 8);
       res.result(static_cast<unsigned>(code));
       res.body() = "status " + std::to_string(code);
+    } else if (starts_with(target, "/retry-after/")) {
+      res.result(429);
+      res.set(http::field::retry_after, target.substr(13));
+      res.body() = "slow down";
     } else if (starts_with(target, "/slow/")) {
       auto until = std::chrono::steady_clock::now() +
                    std::chrono::milliseconds(std::atoi(target.c_str() + 6));

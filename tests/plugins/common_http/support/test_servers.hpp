@@ -31,6 +31,7 @@ struct SeenRequest {
 //   /ok                   200 "hello from the test server"
 //   /status/<code>        that status, body "status <code>"
 //   /slow/<ms>            waits <ms> milliseconds, then 200 "slow"
+//   /retry-after/<s>      429 with Retry-After: <s>
 //   /echo                 200, body "method=<m>\nbody=<b>\nx-test=<X-Test header>\n"
 //   /redirect             302 to /ok
 //   /big/<bytes>          200 with that many 'x'
