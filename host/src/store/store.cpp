@@ -1072,7 +1072,8 @@ size_t Store::window(vigil_series_id id, int64_t from_ms, int64_t to_ms,
   Ring* ring = impl_->ensure_ring(*slot, &created);
   if (created) {
     // The ring starts with the sample the series holds now, so a window asked for right away
-    // still answers "what is it now"; a write racing with this one is newer and wins.
+    // still answers "what is it now"; a write racing with this one is newer and wins (this one
+    // sample is read as latest() reads, see there).
     const int64_t stamp = slot->stamp.load(std::memory_order_acquire);
     if (stamp != 0) {
       ring->push(stamp_time(stamp), slot->value.load(std::memory_order_relaxed),
