@@ -219,7 +219,9 @@ Result run(const Command& command) {
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(
+      &actions, 0, command.stdin_file.empty() ? "/dev/null" : command.stdin_file.c_str(), O_RDONLY,
+      0);
   posix_spawn_file_actions_adddup2(&actions, out_write.fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_write.fd, 2);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))

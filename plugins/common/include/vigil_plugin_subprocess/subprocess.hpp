@@ -24,6 +24,9 @@ struct Command {
   // "NAME=value" entries added to the host's environment (replacing a variable of that name).
   std::vector<std::string> environment;
   std::string working_directory;  // empty: the host's
+  // A file the command reads as its stdin (a notifier hands it the notification this way);
+  // empty: /dev/null.
+  std::string stdin_file;
   std::chrono::milliseconds timeout{10000};
   // After the timeout, SIGTERM to the group; SIGKILL to the group this long after.
   std::chrono::milliseconds kill_grace{1000};
