@@ -648,7 +648,7 @@ bool Daemon::start_alerting(std::string& error) {
 // Self-metrics of alerting, refreshed with the others.
 struct Daemon::AlertingSeries {
   vigil_series_id evaluations = 0, failures = 0, duration = 0, depth = 0, delivered = 0,
-                  retried = 0, failed = 0, fallen_back = 0;
+                  retried = 0, failed = 0, fallen_back = 0, window_bytes = 0;
   std::map<alerts::State, vigil_series_id> by_state;
 };
 
@@ -695,6 +695,7 @@ void Daemon::refresh_alerting_metrics() {
   for (const auto& [state, id] : s.by_state)
     store_->write(id, static_cast<double>(alerting_->alerts_in(state)), 0);
   store_->write(s.depth, static_cast<double>(alerting_->outbox_depth()), 0);
+  store_->write(s.window_bytes, static_cast<double>(store_->window_bytes()), 0);
   if (const auto* d = alerting_->delivery_counters()) {
     store_->write(s.delivered, static_cast<double>(d->delivered.load()), 0);
     store_->write(s.retried, static_cast<double>(d->retried.load()), 0);
