@@ -614,13 +614,27 @@ inline vigil_status http_trampoline(void* user, const vigil_http_request* reques
 struct VisitState {
   StoreVisitor* visitor = nullptr;
   std::exception_ptr error;
+  // The current family's view when the host's struct is older (smaller) than ours and had to be
+  // copied into a zeroed one; `copied_from` is the host's pointer it was copied from.
+  const vigil_family_view* copied_from = nullptr;
+  vigil_family_view family_copy;
 };
+
+// A view the host wrote with at least our fields is used where it lies: copying it per series
+// (memset and memcpy of both views, 100,000 times a scrape) was a sixth of the exposition's CPU.
+// Only a view from an older host, smaller than ours, is copied into a zeroed one.
+template <class View>
+inline bool usable_in_place(const View* view) noexcept {
+  return view != nullptr && view->size >= sizeof(View);
+}
 
 inline int visit_family_trampoline(void* user, const vigil_family_view* family) noexcept {
   auto* state = static_cast<VisitState*>(user);
   try {
-    vigil_family_view f = copy_sized(family);
-    return state->visitor->family(f) ? 0 : 1;
+    if (usable_in_place(family)) return state->visitor->family(*family) ? 0 : 1;
+    state->family_copy = copy_sized(family);
+    state->copied_from = family;
+    return state->visitor->family(state->family_copy) ? 0 : 1;
   } catch (...) {
     state->error = std::current_exception();
     return 1;
@@ -631,9 +645,18 @@ inline int visit_series_trampoline(void* user, const vigil_family_view* family,
                                    const vigil_series_view* series) noexcept {
   auto* state = static_cast<VisitState*>(user);
   try {
-    vigil_family_view f = copy_sized(family);
+    const vigil_family_view* f = family;
+    if (!usable_in_place(family)) {
+      // Copied once per family by the family callback; again only if the host moved it.
+      if (family == nullptr || family != state->copied_from) {
+        state->family_copy = copy_sized(family);
+        state->copied_from = family;
+      }
+      f = &state->family_copy;
+    }
+    if (usable_in_place(series)) return state->visitor->series(*f, *series) ? 0 : 1;
     vigil_series_view s = copy_sized(series);
-    return state->visitor->series(f, s) ? 0 : 1;
+    return state->visitor->series(*f, s) ? 0 : 1;
   } catch (...) {
     state->error = std::current_exception();
     return 1;
