@@ -98,7 +98,7 @@ int named_first(lua_State* L) {
     lua_getfield(L, 1, "name");
     std::string name = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
     lua_pop(L, 1);
-    if (name.empty()) return luaL_error(L, "expected a name: such as policy \"oncall\" { ... }");
+    if (name.empty()) throw LuaFailure{"expected a name: such as policy \"oncall\" { ... }"};
     lua_pushvalue(L, 1);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     (declared(L).*List).push_back({ref, line_of(L), name});
@@ -195,13 +195,13 @@ void push_series(lua_State* L, const SeriesRef& s) {
   luaL_setmetatable(L, kSeriesMeta);
 }
 
-const std::vector<SeriesRef>& selection(FileState& fs, lua_State* L, const std::string& text) {
+const std::vector<SeriesRef>& selection(FileState& fs, const std::string& text) {
   auto& cached = fs.selections[text];
   const uint64_t generation = fs.data->generation();
   if (cached.at_ms == fs.now_ms && cached.generation == generation) return cached.series;
   std::string error;
   auto selector = alerts::parse_selector(text, error);
-  if (!selector) luaL_error(L, "select(\"%s\"): %s", text.c_str(), error.c_str());
+  if (!selector) throw LuaFailure{"select(\"" + text + "\"): " + error};
   cached.series.clear();
   fs.data->select(*selector, fs.now_ms, cached.series);
   cached.at_ms = fs.now_ms;
@@ -212,14 +212,14 @@ const std::vector<SeriesRef>& selection(FileState& fs, lua_State* L, const std::
 FileState& evaluating(lua_State* L) {
   FileState& fs = file_state(L);
   if (!fs.data)
-    luaL_error(L, "the query library works only inside a rule's eval, not while the file loads");
+    throw LuaFailure{"the query library works only inside a rule's eval, not while the file loads"};
   return fs;
 }
 
 int q_select(lua_State* L) {
   FileState& fs = evaluating(L);
   const std::string text = luaL_checkstring(L, 1);
-  const auto& list = selection(fs, L, text);
+  const auto& list = selection(fs, text);
   lua_createtable(L, static_cast<int>(list.size()), 0);
   int i = 0;
   for (const auto& s : list) {
@@ -233,7 +233,7 @@ uint64_t series_id(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "id");
   if (!lua_isinteger(L, -1))
-    luaL_error(L, "expected a series from q.select, called with ':' (s:avg(\"5m\"))");
+    throw LuaFailure{"expected a series from q.select, called with ':' (s:avg(\"5m\"))"};
   auto id = static_cast<uint64_t>(lua_tointeger(L, -1));
   lua_pop(L, 1);
   return id;
@@ -244,8 +244,7 @@ Samples window_of(lua_State* L, int duration_index) {
   const uint64_t id = series_id(L);
   auto d = duration_at(L, duration_index);
   if (!d || *d <= 0)
-    luaL_error(L, "expected a window such as \"5m\", found %s",
-               describe(L, duration_index).c_str());
+    throw LuaFailure{"expected a window such as \"5m\", found " + describe(L, duration_index)};
   Samples out;
   fs.data->window(id, fs.now_ms - *d, fs.now_ms, out);
   return out;
@@ -359,12 +358,10 @@ int q_absent(lua_State* L) {
   int64_t within = kLookbackMs;
   if (!lua_isnoneornil(L, 2)) {
     auto d = duration_at(L, 2);
-    if (!d)
-      return luaL_error(L, "absent: expected a window such as \"5m\", found %s",
-                        describe(L, 2).c_str());
+    if (!d) throw LuaFailure{"absent: expected a window such as \"5m\", found " + describe(L, 2)};
     within = *d;
   }
-  for (const auto& s : selection(fs, L, text)) {
+  for (const auto& s : selection(fs, text)) {
     store::Sample last;
     if (fs.data->latest(s.id, last) && fs.now_ms - last.t_ms < within) {
       lua_pushboolean(L, 0);
@@ -412,8 +409,8 @@ int q_key_state(lua_State* L) {
 int v_duration(lua_State* L) {
   auto d = duration_at(L, 1);
   if (!d)
-    return luaL_error(L, "vigil.duration: found %s, expected a duration such as \"5m\"",
-                      describe(L, 1).c_str());
+    throw LuaFailure{"vigil.duration: found " + describe(L, 1) +
+                     ", expected a duration such as \"5m\""};
   lua_pushnumber(L, static_cast<double>(*d) / 1000.0);
   return 1;
 }
@@ -426,7 +423,7 @@ int v_now(lua_State* L) {
 bool local_now(lua_State* L, int tz_index, alerts::LocalTime& t) {
   std::string zone = luaL_optstring(L, tz_index, "");
   std::string error;
-  if (!alerts::local_time(file_state(L).now_ms, zone, t, error)) luaL_error(L, "%s", error.c_str());
+  if (!alerts::local_time(file_state(L).now_ms, zone, t, error)) throw LuaFailure{error};
   return true;
 }
 
@@ -456,8 +453,7 @@ std::optional<int> parse_hhmm(const std::string& s) {
 int v_between(lua_State* L) {
   auto from = parse_hhmm(luaL_checkstring(L, 1));
   auto to = parse_hhmm(luaL_checkstring(L, 2));
-  if (!from || !to)
-    return luaL_error(L, "vigil.between: expected times such as \"09:00\", \"17:30\"");
+  if (!from || !to) throw LuaFailure{"vigil.between: expected times such as \"09:00\", \"17:30\""};
   alerts::LocalTime t;
   local_now(L, 3, t);
   const bool inside = *from <= *to ? (t.minute_of_day >= *from && t.minute_of_day < *to)
@@ -480,52 +476,58 @@ int f_duration(lua_State* L) {
 }
 
 void install_library(lua_State* L) {
-  static const luaL_Reg series_methods[] = {{"last", s_last},
-                                            {"age", s_age},
-                                            {"avg", s_avg},
-                                            {"min", s_min},
-                                            {"max", s_max},
-                                            {"sum", s_sum},
-                                            {"count", s_count},
-                                            {"rate", s_rate},
-                                            {"increase", s_increase},
-                                            {"delta", s_delta},
-                                            {"deriv", s_deriv},
-                                            {"quantile", s_quantile},
-                                            {"predict_linear", s_predict_linear},
+  static const luaL_Reg series_methods[] = {{"last", guarded<s_last>},
+                                            {"age", guarded<s_age>},
+                                            {"avg", guarded<s_avg>},
+                                            {"min", guarded<s_min>},
+                                            {"max", guarded<s_max>},
+                                            {"sum", guarded<s_sum>},
+                                            {"count", guarded<s_count>},
+                                            {"rate", guarded<s_rate>},
+                                            {"increase", guarded<s_increase>},
+                                            {"delta", guarded<s_delta>},
+                                            {"deriv", guarded<s_deriv>},
+                                            {"quantile", guarded<s_quantile>},
+                                            {"predict_linear", guarded<s_predict_linear>},
                                             {nullptr, nullptr}};
   luaL_newmetatable(L, kSeriesMeta);
   luaL_newlib(L, series_methods);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 
-  static const luaL_Reg q[] = {
-      {"select", q_select}, {"health", q_health},       {"health_all", q_health_all},
-      {"absent", q_absent}, {"key_state", q_key_state}, {"now", v_now},
-      {nullptr, nullptr}};
+  static const luaL_Reg q[] = {{"select", guarded<q_select>},
+                               {"health", guarded<q_health>},
+                               {"health_all", guarded<q_health_all>},
+                               {"absent", guarded<q_absent>},
+                               {"key_state", guarded<q_key_state>},
+                               {"now", guarded<v_now>},
+                               {nullptr, nullptr}};
   luaL_newlib(L, q);
   lua_setfield(L, LUA_REGISTRYINDEX, "vigil.q");
 
-  static const luaL_Reg v[] = {{"duration", v_duration},       {"now", v_now},
-                               {"time_of_day", v_time_of_day}, {"weekday", v_weekday},
-                               {"between", v_between},         {nullptr, nullptr}};
+  static const luaL_Reg v[] = {
+      {"duration", guarded<v_duration>},       {"now", guarded<v_now>},
+      {"time_of_day", guarded<v_time_of_day>}, {"weekday", guarded<v_weekday>},
+      {"between", guarded<v_between>},         {nullptr, nullptr}};
   luaL_newlib(L, v);
-  static const luaL_Reg fmt[] = {
-      {"percent", f_percent}, {"bytes", f_bytes}, {"duration", f_duration}, {nullptr, nullptr}};
+  static const luaL_Reg fmt[] = {{"percent", guarded<f_percent>},
+                                 {"bytes", guarded<f_bytes>},
+                                 {"duration", guarded<f_duration>},
+                                 {nullptr, nullptr}};
   luaL_newlib(L, fmt);
   lua_setfield(L, -2, "fmt");
   lua_getfield(L, LUA_REGISTRYINDEX, "vigil.q");
   lua_setfield(L, -2, "q");
   lua_setglobal(L, "vigil");
 
-  lua_register(L, "rule", decl_rule);
-  lua_register(L, "route", decl_route);
-  lua_register(L, "inhibit", decl_inhibit);
-  lua_register(L, "notify", decl_notify);
-  lua_register(L, "wait", decl_wait);
-  lua_register(L, "policy", named_first<&Declared::policies>);
-  lua_register(L, "group", named_first<&Declared::groups>);
-  lua_register(L, "time_window", named_first<&Declared::windows>);
+  lua_register(L, "rule", guarded<decl_rule>);
+  lua_register(L, "route", guarded<decl_route>);
+  lua_register(L, "inhibit", guarded<decl_inhibit>);
+  lua_register(L, "notify", guarded<decl_notify>);
+  lua_register(L, "wait", guarded<decl_wait>);
+  lua_register(L, "policy", guarded<named_first<&Declared::policies>>);
+  lua_register(L, "group", guarded<named_first<&Declared::groups>>);
+  lua_register(L, "time_window", guarded<named_first<&Declared::windows>>);
 }
 
 // ---- reading declarations -----------------------------------------------------------------------

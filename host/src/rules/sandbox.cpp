@@ -61,18 +61,17 @@ int safe_load(lua_State* L) {
 }
 
 // require(name): NAME.lua (dots are folders) from the script directories, text only, cached.
-int safe_require(lua_State* L) {
-  const std::string name = luaL_checkstring(L, 1);
+int require_impl(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TSTRING) throw LuaFailure{"require: expected a module name"};
+  const std::string name = lua_tostring(L, 1);
   for (char c : name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
-      return luaL_error(L,
-                        "require \"%s\": expected a module name of letters, digits, '_', '-' "
-                        "and '.' (no paths)",
-                        name.c_str());
+      throw LuaFailure{
+          "require \"" + name +
+          "\": expected a module name of letters, digits, '_', '-' and '.' (no paths)"};
   }
   if (name.empty() || name.find("..") != std::string::npos || name.front() == '.')
-    return luaL_error(L, "require \"%s\": expected a module name such as \"lib.thresholds\"",
-                      name.c_str());
+    throw LuaFailure{"require \"" + name + "\": expected a module name such as \"lib.thresholds\""};
   lua_getfield(L, LUA_REGISTRYINDEX, "vigil.loaded");
   lua_getfield(L, -1, name.c_str());
   if (!lua_isnil(L, -1)) return 1;
@@ -93,10 +92,12 @@ int safe_require(lua_State* L) {
     text << in.rdbuf();
     const std::string chunk = text.str();
     const std::string chunk_name = "@" + path.string();
-    if (luaL_loadbufferx(L, chunk.data(), chunk.size(), chunk_name.c_str(), "t") != LUA_OK)
-      return lua_error(L);
-    lua_pushstring(L, name.c_str());
-    lua_call(L, 1, 1);
+    if (luaL_loadbufferx(L, chunk.data(), chunk.size(), chunk_name.c_str(), "t") != LUA_OK ||
+        (lua_pushstring(L, name.c_str()), lua_pcall(L, 1, 1, 0)) != LUA_OK) {
+      std::string message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "an error";
+      lua_pop(L, 1);
+      throw LuaFailure{std::move(message)};
+    }
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       lua_pushboolean(L, 1);
@@ -105,9 +106,9 @@ int safe_require(lua_State* L) {
     lua_setfield(L, -3, name.c_str());
     return 1;
   }
-  return luaL_error(L,
-                    "require \"%s\": not found in the script directories (alerting.script_dirs):%s",
-                    name.c_str(), tried.empty() ? " none configured" : tried.c_str());
+  throw LuaFailure{"require \"" + name +
+                   "\": not found in the script directories (alerting.script_dirs):" +
+                   (tried.empty() ? std::string(" none configured") : tried)};
 }
 
 int safe_print(lua_State* L) {
@@ -171,7 +172,7 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
   lua_setfield(L, -2, "dump");
   lua_pop(L, 1);
   lua_register(L, "load", safe_load);
-  lua_register(L, "require", safe_require);
+  lua_register(L, "require", guarded<require_impl>);
   lua_register(L, "print", safe_print);
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "vigil.loaded");

@@ -58,4 +58,26 @@ bool run_file(FileState& fs, const std::string& text, std::string& error);
 // The state of `L`, as stored in its extra space.
 FileState& file_state(lua_State* L);
 
+// Lua raises errors with longjmp, which skips C++ destructors. Library functions that hold C++
+// objects therefore throw LuaFailure instead, and are registered through guarded<>, which lets
+// the exception unwind every C++ frame first and only then raises the Lua error (with the
+// caller's "file:line:" in front, as luaL_error would).
+struct LuaFailure {
+  std::string message;
+};
+template <int (*Impl)(lua_State*)>
+int guarded(lua_State* L) {
+  // The message is copied to the Lua stack inside the handler; the raise happens after it.
+  bool failed = false;
+  try {
+    return Impl(L);
+  } catch (const LuaFailure& f) {
+    luaL_where(L, 1);
+    lua_pushlstring(L, f.message.data(), f.message.size());
+    lua_concat(L, 2);
+    failed = true;
+  }
+  return failed ? lua_error(L) : 0;
+}
+
 }  // namespace vigil::rules
