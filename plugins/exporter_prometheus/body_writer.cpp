@@ -1,8 +1,8 @@
 // Chunked and gzip body writing; see body_writer.hpp.
 //
 // zlib is driven in streaming mode with a fixed output chunk, so memory stays at one chunk above
-// the rendered page whatever its size. It must never leak a z_stream: deflateEnd runs on every
-// path through a guard.
+// the rendered page whatever its size. It must never leak a z_stream: the encoder that owns one
+// ends it in its destructor, and begin() ends the old one before it makes another.
 #include "body_writer.hpp"
 
 #include <zlib.h>
@@ -14,11 +14,6 @@
 
 namespace vigil::exporter_prometheus {
 namespace {
-
-struct DeflateGuard {
-  z_stream* stream;
-  ~DeflateGuard() { deflateEnd(stream); }
-};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -64,50 +59,117 @@ BodyResult write_plain(std::string_view body, std::size_t chunk_size, const Chun
   return BodyResult::complete;
 }
 
-BodyResult write_gzip(std::string_view body, int level, std::size_t chunk_size,
-                      const ChunkSink& sink, std::string& error) {
-  chunk_size = std::clamp<std::size_t>(chunk_size, 64, UINT_MAX);
+struct GzipEncoder::Stream {
   z_stream zs{};
+};
+
+GzipEncoder::~GzipEncoder() {
+  if (stream_) deflateEnd(&stream_->zs);
+}
+
+bool GzipEncoder::begin(int level, std::size_t chunk_size, std::string& error) {
+  chunk_size = std::clamp<std::size_t>(chunk_size, 64, UINT_MAX);
+  if (!out_ || chunk_size_ != chunk_size) {
+    out_.reset(new unsigned char[chunk_size]);
+    chunk_size_ = chunk_size;
+  }
+  if (stream_ && level == level_) {
+    // Same parameters: clearing the state is enough, and keeps the window and hash allocated.
+    if (deflateReset(&stream_->zs) == Z_OK) {
+      stream_->zs.next_out = out_.get();
+      stream_->zs.avail_out = static_cast<uInt>(chunk_size_);
+      return true;
+    }
+  }
+  if (stream_) {
+    deflateEnd(&stream_->zs);
+    stream_.reset();
+  }
+  auto fresh = std::make_unique<Stream>();
   // 15 + 16: the largest window, with a gzip header and trailer rather than a zlib one.
-  int rc = deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  int rc = deflateInit2(&fresh->zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
   if (rc != Z_OK) {
     error = "zlib deflateInit2 failed (code " + std::to_string(rc) + ") at gzip level " +
             std::to_string(level) + "; expected a level from 0 to 9";
+    return false;
+  }
+  stream_ = std::move(fresh);
+  level_ = level;
+  stream_->zs.next_out = out_.get();
+  stream_->zs.avail_out = static_cast<uInt>(chunk_size_);
+  return true;
+}
+
+bool GzipEncoder::flush_out(const ChunkSink& sink) {
+  z_stream& zs = stream_->zs;
+  std::size_t have = chunk_size_ - zs.avail_out;
+  bool go_on = have == 0 || sink({reinterpret_cast<const char*>(out_.get()), have});
+  zs.next_out = out_.get();
+  zs.avail_out = static_cast<uInt>(chunk_size_);
+  return go_on;
+}
+
+BodyResult GzipEncoder::write(std::string_view input, bool last, const ChunkSink& sink,
+                              std::string& error) {
+  if (!stream_) {
+    error = "gzip encoder used before begin()";
     return BodyResult::failed;
   }
-  DeflateGuard guard{&zs};
-  std::unique_ptr<unsigned char[]> out(new unsigned char[chunk_size]);
-  zs.next_out = out.get();
-  zs.avail_out = static_cast<uInt>(chunk_size);
-
-  auto flush_out = [&]() {
-    std::size_t have = chunk_size - zs.avail_out;
-    bool go_on = have == 0 || sink({reinterpret_cast<const char*>(out.get()), have});
-    zs.next_out = out.get();
-    zs.avail_out = static_cast<uInt>(chunk_size);
-    return go_on;
-  };
-
-  // zlib's avail_in is 32-bit: feed the page in slices.
+  z_stream& zs = stream_->zs;
+  // zlib's avail_in is 32-bit: feed the input in slices.
   constexpr std::size_t kMaxIn = 1u << 30;
   for (;;) {
-    if (zs.avail_in == 0 && !body.empty()) {
-      std::size_t n = std::min(body.size(), kMaxIn);
+    if (zs.avail_in == 0 && !input.empty()) {
+      std::size_t n = std::min(input.size(), kMaxIn);
       // zlib's API is not const-correct; deflate never writes through next_in.
-      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
+      zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
       zs.avail_in = static_cast<uInt>(n);
-      body.remove_prefix(n);
+      input.remove_prefix(n);
     }
-    int flush = body.empty() ? Z_FINISH : Z_NO_FLUSH;
-    rc = deflate(&zs, flush);
+    const bool all_in = input.empty();
+    int rc = deflate(&zs, all_in && last ? Z_FINISH : Z_NO_FLUSH);
     if (rc == Z_STREAM_ERROR) {
       error = "zlib deflate failed with Z_STREAM_ERROR while compressing the page";
       return BodyResult::failed;
     }
     if (rc == Z_STREAM_END) break;
-    if (zs.avail_out == 0 && !flush_out()) return BodyResult::stopped;
+    if (zs.avail_out == 0) {
+      if (!flush_out(sink)) return BodyResult::stopped;
+      continue;
+    }
+    // Output space is left, so deflate took all the input it was given.
+    if (all_in && zs.avail_in == 0 && !last) return BodyResult::complete;
   }
-  return flush_out() ? BodyResult::complete : BodyResult::stopped;
+  return flush_out(sink) ? BodyResult::complete : BodyResult::stopped;
+}
+
+GzipPool::Lease GzipPool::take() {
+  std::unique_ptr<GzipEncoder> encoder;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_.empty()) {
+      encoder = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (!encoder) encoder = std::make_unique<GzipEncoder>();
+  return Lease(*this, std::move(encoder));
+}
+
+void GzipPool::give_back(std::unique_ptr<GzipEncoder> encoder) {
+  // Beyond a few requests at once the host's bound on expensive requests applies anyway; an
+  // encoder above that is freed rather than kept (each holds ~300 KiB).
+  constexpr std::size_t kMaxIdle = 4;
+  if (!encoder) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(encoder));
+}
+
+BodyResult write_gzip(std::string_view body, int level, std::size_t chunk_size,
+                      const ChunkSink& sink, std::string& error) {
+  GzipEncoder encoder;
+  if (!encoder.begin(level, chunk_size, error)) return BodyResult::failed;
+  return encoder.write(body, true, sink, error);
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {

@@ -1,14 +1,14 @@
 // exporter_prometheus: serves the store as a Prometheus scrape page on the host's HTTP server.
 //
 // configure() mounts GET <path>; each request visits the store, renders the text exposition
-// format 0.0.4 into one buffer (exposition.hpp), lets go of the store, then sends the buffer in
-// ~64 KiB chunks, gzip-compressed when the client accepts it (body_writer.hpp). Requests run on
-// the host's HTTP workers, possibly several at once: the handler touches only state fixed in
-// configure() and one atomic. It must never hold the store while talking to the client, and
-// never keep working for a client that went away.
+// format 0.0.4 into a chain of ~64 KiB blocks (exposition.hpp), lets go of the store, then hands
+// the blocks to the host one by one, gzip-compressed when the client accepts it (body_writer.hpp)
+// with a deflate state reused across requests. Requests run on the host's HTTP workers, possibly
+// several at once: the handler touches only state fixed in configure() and the encoder pool. It
+// must never hold the store while talking to the client, and never keep working for a client that
+// went away.
 #include <vigil/sdk.hpp>
 
-#include <atomic>
 #include <string>
 
 #include "body_writer.hpp"
@@ -56,7 +56,7 @@ class PageVisitor final : public StoreVisitor {
 
 // One instance per configured "exporter_prometheus" entry.
 // Thread-safety: serve() runs on several HTTP workers at once; it reads options fixed in
-// configure() and the atomic size hint only.
+// configure() and borrows encoders from the (thread-safe) pool.
 class PrometheusExporter final : public Exporter {
  public:
   Status configure(const Config& config) override {
@@ -85,10 +85,9 @@ class PrometheusExporter final : public Exporter {
 
  private:
   Status serve(const HttpRequest& request, HttpResponse& response) {
-    OutputBuffer page;
-    // The previous page's size, plus room to grow, so rendering rarely reallocates.
-    std::size_t hint = last_page_size_.load(std::memory_order_relaxed);
-    page.reserve(hint + hint / 8 + 4096);
+    // Blocks of one HTTP write each: rendering never copies what it wrote, and each block is
+    // freed as soon as it was handed over, so the page is never held twice.
+    OutputBuffer page(kChunkSize);
     Renderer renderer(page, options_);
     PageVisitor visitor(renderer, request);
     Status visited = host().visit(visitor);
@@ -97,7 +96,6 @@ class PrometheusExporter final : public Exporter {
       return Status::cancelled("the client went away while the page was rendered (" +
                                std::to_string(renderer.series_rendered()) + " series done)");
     }
-    last_page_size_.store(page.size(), std::memory_order_relaxed);
 
     bool gzip = false;
     if (gzip_) {
@@ -116,8 +114,20 @@ class PrometheusExporter final : public Exporter {
       return true;
     };
     std::string error;
-    BodyResult result = gzip ? write_gzip(page.view(), gzip_level_, kChunkSize, sink, error)
-                             : write_plain(page.view(), kChunkSize, sink);
+    BodyResult result = BodyResult::complete;
+    if (gzip) {
+      GzipPool::Lease encoder = gzip_pool_.take();
+      if (!encoder->begin(gzip_level_, kChunkSize, error)) return Status::internal(error);
+      page.consume([&](std::string_view block, bool last) {
+        result = encoder->write(block, last, sink, error);
+        return result == BodyResult::complete;
+      });
+    } else {
+      page.consume([&](std::string_view block, bool) {
+        result = write_plain(block, kChunkSize, sink);
+        return result == BodyResult::complete;
+      });
+    }
     switch (result) {
       case BodyResult::complete:
         return Status::ok();
@@ -134,7 +144,7 @@ class PrometheusExporter final : public Exporter {
   RenderOptions options_;
   bool gzip_ = true;
   int gzip_level_ = 1;
-  std::atomic<std::size_t> last_page_size_{0};
+  GzipPool gzip_pool_;
 };
 
 }  // namespace vigil::exporter_prometheus

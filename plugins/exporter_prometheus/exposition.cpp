@@ -159,7 +159,7 @@ void render_summary(OutputBuffer& out, std::string_view name, const vigil_series
 }  // namespace
 
 void OutputBuffer::reserve(std::size_t capacity) {
-  if (capacity > capacity_) grow(capacity - size_);
+  if (block_size_ == 0 && capacity > capacity_) grow(capacity - size_);
 }
 
 void OutputBuffer::append(std::string_view s) {
@@ -167,7 +167,26 @@ void OutputBuffer::append(std::string_view s) {
   commit(put(p, s));
 }
 
+void OutputBuffer::clear() {
+  sealed_.clear();
+  sealed_bytes_ = 0;
+  size_ = 0;
+}
+
 void OutputBuffer::grow(std::size_t n) {
+  if (block_size_ != 0) {
+    // Seal the current block and start another; a line longer than a block gets a block of its
+    // own size.
+    if (size_ > 0) {
+      sealed_.push_back(Block{std::move(data_), size_});
+      sealed_bytes_ += size_;
+    }
+    const std::size_t want = std::max(block_size_, n);
+    data_.reset(new char[want]);
+    size_ = 0;
+    capacity_ = want;
+    return;
+  }
   std::size_t want = capacity_ < 4096 ? 4096 : capacity_ * 2;
   if (want - size_ < n) want = size_ + n;
   std::unique_ptr<char[]> bigger(new char[want]);
@@ -243,9 +262,10 @@ void render_family_header(OutputBuffer& out, const vigil_family_view& family) {
   out.append("\n");
 }
 
-void render_series(OutputBuffer& out, const vigil_family_view& family,
-                   const vigil_series_view& series, const RenderOptions& options) {
-  std::string_view name = family_name(family);
+namespace {
+
+void render_named(OutputBuffer& out, std::string_view name, const vigil_family_view& family,
+                  const vigil_series_view& series, const RenderOptions& options) {
   switch (family.type) {
     case VIGIL_METRIC_HISTOGRAM:
       render_histogram(out, name, family, series, options);
@@ -259,24 +279,39 @@ void render_series(OutputBuffer& out, const vigil_family_view& family,
   }
 }
 
+}  // namespace
+
+void render_series(OutputBuffer& out, const vigil_family_view& family,
+                   const vigil_series_view& series, const RenderOptions& options) {
+  render_named(out, family_name(family), family, series, options);
+}
+
 void Renderer::family(const vigil_family_view& family) {
   (void)family;
   header_pending_ = true;
+  name_of_ = nullptr;  // measured again at the first series, even if the host reuses the pointer
 }
 
 void Renderer::series(const vigil_family_view& family, const vigil_series_view& series) {
+  // The host hands the same name pointer for every series of a family; measuring it again for
+  // each of 100,000 lines showed in profiles.
+  if (family.name != name_of_ || family.name == nullptr) {
+    name_of_ = family.name;
+    name_ = family_name(family);
+  }
   if (!header_pending_) {
-    render_series(out_, family, series, options_);
+    render_named(out_, name_, family, series, options_);
     ++series_rendered_;
     return;
   }
   render_family_header(out_, family);
   header_pending_ = false;
   std::size_t before = out_.size();
-  render_series(out_, family, series, options_);
+  render_named(out_, name_, family, series, options_);
   ++series_rendered_;
   // The family's first series predicts the rest: make room for them all at once, so a large
   // family costs one allocation instead of a chain of doublings (each copying the page so far).
+  // A chained buffer never copies, and ignores the hint.
   if (family.series_count > 1) {
     std::size_t line = out_.size() - before;
     // Capped: series_count is the store's word, and a wrong one must not exhaust memory.
