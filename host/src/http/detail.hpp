@@ -31,7 +31,10 @@ struct Access {
   static void attach(Response& response, std::shared_ptr<const CancelState> cancel) {
     response.cancel_ = std::move(cancel);
   }
-  static std::string take_body(Response& response) { return std::move(response.body_); }
+  static std::vector<std::string> take_body(Response& response) {
+    response.body_size_ = 0;
+    return std::move(response.body_);
+  }
 };
 
 // ASCII case-insensitive equality, as HTTP field names compare.

@@ -130,8 +130,25 @@ void Response::set_header(std::string_view name, std::string_view value) {
 
 bool Response::write(std::string_view data) {
   if (cancel_ && cancel_->cancelled()) return false;
-  body_.append(data);
+  if (data.empty()) return true;
+  // Small writes (a JSON handler's pieces) are gathered so the chunk list stays short; a write
+  // that would take the last chunk past this size starts a chunk of its own, exactly its size.
+  constexpr size_t kGather = 16 * 1024;
+  if (!body_.empty() && body_.back().size() + data.size() <= kGather) {
+    body_.back().append(data);
+  } else {
+    body_.emplace_back(data);
+  }
+  body_size_ += data.size();
   return true;
+}
+
+std::string Response::body() const {
+  if (body_.size() == 1) return body_.front();
+  std::string out;
+  out.reserve(body_size_);
+  for (const auto& chunk : body_) out += chunk;
+  return out;
 }
 
 const std::string* Response::header(std::string_view name) const {

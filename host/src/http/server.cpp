@@ -140,6 +140,42 @@ bool reserved_header(std::string_view name) {
          detail::iequals(name, "Connection");
 }
 
+// A response body as the handler left it: the chunks are written one after the other, never
+// joined, so a large page is neither copied once more nor held twice.
+// Thread-safety: the value belongs to the connection's strand while it is written.
+struct ChunkListBody {
+  using value_type = std::vector<std::string>;
+
+  static std::uint64_t size(const value_type& chunks) {
+    std::uint64_t total = 0;
+    for (const auto& chunk : chunks) total += chunk.size();
+    return total;
+  }
+
+  // Beast's BodyWriter: hands out one chunk per call.
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(const bhttp::header<isRequest, Fields>&, const value_type& chunks) : chunks_(chunks) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      while (next_ < chunks_.size() && chunks_[next_].empty()) ++next_;
+      if (next_ == chunks_.size()) return boost::none;
+      const std::string& chunk = chunks_[next_++];
+      return std::make_pair(const_buffers_type(chunk.data(), chunk.size()), next_ < chunks_.size());
+    }
+
+   private:
+    const value_type& chunks_;
+    size_t next_ = 0;
+  };
+};
+
 // One start()..stop() cycle: the io_context and everything bound to it. Thread-safety: created and
 // destroyed by the controlling thread; the rest is used on the I/O thread.
 struct Run {
@@ -412,8 +448,8 @@ class Session : public std::enable_shared_from_this<Session> {
     exchange_.reset();
     if (exchange->cancel->cancelled()) return close();  // nobody is waiting for this answer
     Response& response = exchange->response;
-    std::string body = detail::Access::take_body(response);
-    send(response, std::move(body), exchange->head, exchange->keep_alive, exchange->version);
+    send(response, detail::Access::take_body(response), exchange->head, exchange->keep_alive,
+         exchange->version);
   }
 
   void reply_simple(int status, std::string body, bool head, bool keep_alive, unsigned version) {
@@ -424,12 +460,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send(const Response& response, std::string body, bool head, bool keep_alive,
             unsigned version) {
+    std::vector<std::string> chunks;
+    chunks.push_back(std::move(body));
+    send(response, std::move(chunks), head, keep_alive, version);
+  }
+
+  void send(const Response& response, std::vector<std::string> body, bool head, bool keep_alive,
+            unsigned version) {
     int status = response.status();
     if (status < 200 || status > 599) {
       vigil::log::host()->error(
           "HTTP handler set status {}, expected 200-599; answering 500 instead", status);
       status = 500;
-      body = "internal server error\n";
+      body.assign(1, "internal server error\n");
     }
     reply_ = {};
     reply_.version(version);
@@ -452,10 +495,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (bodiless) {
       body.clear();
     } else if (head) {
-      reply_.content_length(body.size());  // what GET would send, without the bytes
+      reply_.content_length(ChunkListBody::size(body));  // what GET would send, without bytes
       body.clear();
     } else {
-      reply_.content_length(body.size());
+      reply_.content_length(ChunkListBody::size(body));
       reply_.body() = std::move(body);
     }
     close_after_write_ = !keep_alive || run_.stopping->load(std::memory_order_acquire);
@@ -504,7 +547,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<bhttp::string_body> reply_;  // alive until its async_write completes
+  bhttp::response<ChunkListBody> reply_;  // alive until its async_write completes
   asio::steady_timer poll_timer_;
   std::array<char, 4096> scratch_;
   std::shared_ptr<Shared> shared_;

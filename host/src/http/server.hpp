@@ -66,6 +66,9 @@ class Request {
   std::shared_ptr<const detail::CancelState> cancel_;
 };
 
+// The body is kept as the chunks the handler wrote (small writes are gathered into one) and sent
+// as they are: a 4 MB page written 64 KiB at a time is never joined into one string, which would
+// copy it again and, growing by doubling, hold up to twice its size.
 // Thread-safety: used by one handler call at a time.
 class Response {
  public:
@@ -76,7 +79,8 @@ class Response {
   bool write(
       std::string_view data);  // appends to the body; false (and nothing written) once cancelled
   int status() const { return status_; }
-  const std::string& body() const { return body_; }
+  std::string body() const;  // the whole body, joined (for tests and small bodies)
+  size_t body_size() const { return body_size_; }
   const HeaderList& headers() const { return headers_; }
   const std::string* header(std::string_view name) const;  // case-insensitive; nullptr if absent
 
@@ -85,7 +89,8 @@ class Response {
 
   int status_ = 200;
   HeaderList headers_;
-  std::string body_;
+  std::vector<std::string> body_;  // chunks, in order
+  size_t body_size_ = 0;
   std::shared_ptr<const detail::CancelState> cancel_;
 };
 
