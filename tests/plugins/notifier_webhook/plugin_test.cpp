@@ -94,7 +94,7 @@ TEST_CASE("answers map to delivered, retryable or permanent as Alertmanager user
   CHECK(slow.message().find("timed out") != std::string::npos);
 }
 
-TEST_CASE("a receiver that is down is retryable; an untrusted certificate is permanent") {
+TEST_CASE("a receiver that is down is retryable, and an untrusted certificate is permanent") {
   FakeHost host;
   vigil::testing::ClosedPort closed;
   auto down =
