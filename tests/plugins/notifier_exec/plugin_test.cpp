@@ -64,7 +64,7 @@ TEST_CASE("the command reads the notification as JSON on stdin, with VIGIL_* in 
       "VIGIL_STATUS=firing\n");
 }
 
-TEST_CASE("exit codes: 0 delivered, 75 retryable, others permanent; stderr is quoted") {
+TEST_CASE("exit codes: 0 delivered, 75 retryable, others permanent, and stderr is quoted") {
   FakeHost host;
   auto run = [&](const std::string& script) {
     auto inst = host.create(
