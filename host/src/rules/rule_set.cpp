@@ -42,29 +42,50 @@ int line_of(lua_State* L) {
   return 0;
 }
 
+// The file of the caller when it is a module loaded by require, else "" (the rule file).
+std::string source_of(lua_State* L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) && ar.source && ar.source[0] == '@' &&
+      file_state(L).file != ar.source + 1)
+    return ar.source + 1;
+  return "";
+}
+
 // Declarations collected while a file runs, parsed after it finished.
 struct Declared {
   struct Item {
     int ref;
     int line;
-    std::string name;  // group/policy/time_window name
+    std::string name;    // group/policy/time_window name
+    std::string source;  // a required module's file, "" for the rule file itself
   };
   std::vector<Item> rules, routes, policies, inhibits, windows, groups;
 };
 
-Declared& declared(lua_State* L) {
+// Null once the file has loaded: declarations belong to loading, not to an evaluation.
+Declared* declared_or_null(lua_State* L) {
   lua_getfield(L, LUA_REGISTRYINDEX, "vigil.declared");
   auto* d = static_cast<Declared*>(lua_touserdata(L, -1));
   lua_pop(L, 1);
+  return d;
+}
+
+Declared& declared(lua_State* L, const char* what) {
+  Declared* d = declared_or_null(L);
+  if (!d)
+    throw LuaFailure{std::string(what) +
+                     " declares while the rule file loads, not inside eval or a condition"};
   return *d;
 }
 
 int declare(lua_State* L, std::vector<Declared::Item> Declared::*list, const char* what) {
-  luaL_checktype(L, 1, LUA_TTABLE);
+  Declared& d = declared(L, what);
+  if (lua_type(L, 1) != LUA_TTABLE)
+    throw LuaFailure{std::string(what) + ": found " + describe(L, 1) + ", expected " + what +
+                     " { ... }"};
   lua_pushvalue(L, 1);
   int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  (declared(L).*list).push_back({ref, line_of(L), ""});
-  (void)what;
+  (d.*list).push_back({ref, line_of(L), "", source_of(L)});
   return 0;
 }
 
@@ -80,53 +101,69 @@ int decl_inhibit(lua_State* L) {
 
 // policy "name" { ... }, group "name" { ... }, time_window "name" { ... }
 int named_second(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
   auto list = reinterpret_cast<std::vector<Declared::Item> Declared::*const*>(
       lua_touserdata(L, lua_upvalueindex(2)));
+  Declared& d = declared(L, lua_tostring(L, lua_upvalueindex(4)));
+  if (lua_type(L, 1) != LUA_TTABLE)
+    throw LuaFailure{std::string(lua_tostring(L, lua_upvalueindex(4))) + " \"" +
+                     lua_tostring(L, lua_upvalueindex(1)) + "\": found " + describe(L, 1) +
+                     ", expected a table { ... }"};
   lua_pushvalue(L, 1);
   int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  (declared(L).**list)
-      .push_back({ref, static_cast<int>(lua_tointeger(L, lua_upvalueindex(3))),
-                  lua_tostring(L, lua_upvalueindex(1))});
+  (d.**list).push_back({ref, static_cast<int>(lua_tointeger(L, lua_upvalueindex(3))),
+                        lua_tostring(L, lua_upvalueindex(1)),
+                        lua_tostring(L, lua_upvalueindex(5))});
   return 0;
 }
 
-template <std::vector<Declared::Item> Declared::*List>
+template <std::vector<Declared::Item> Declared::*List, const char* What>
 int named_first(lua_State* L) {
   static std::vector<Declared::Item> Declared::*const list = List;
+  Declared& d = declared(L, What);
   if (lua_istable(L, 1)) {  // also accept policy { name = "x", ... }
-    lua_getfield(L, 1, "name");
-    std::string name = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+    lua_pushliteral(L, "name");
+    lua_rawget(L, 1);
+    std::string name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
     lua_pop(L, 1);
-    if (name.empty()) throw LuaFailure{"expected a name: such as policy \"oncall\" { ... }"};
+    if (name.empty())
+      throw LuaFailure{std::string("expected a name: such as ") + What + " \"name\" { ... }"};
     lua_pushvalue(L, 1);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    (declared(L).*List).push_back({ref, line_of(L), name});
+    (d.*List).push_back({ref, line_of(L), name, source_of(L)});
     return 0;
   }
-  luaL_checkstring(L, 1);
-  lua_pushvalue(L, 1);
+  const std::string name = arg_string(L, 1, What);
+  if (name.empty()) throw LuaFailure{std::string(What) + ": expected a name, found \"\""};
+  const std::string source = source_of(L);
+  lua_pushlstring(L, name.data(), name.size());
   lua_pushlightuserdata(L, const_cast<void*>(static_cast<const void*>(&list)));
   lua_pushinteger(L, line_of(L));
-  lua_pushcclosure(L, named_second, 3);
+  lua_pushstring(L, What);
+  lua_pushlstring(L, source.data(), source.size());
+  lua_pushcclosure(L, guarded<named_second>, 5);
   return 1;
 }
 
+constexpr char kPolicy[] = "policy", kGroup[] = "group", kTimeWindow[] = "time_window";
+
 // notify{"slack", "pager", when = function(ctx) ... end} / notify "slack"
 int decl_notify(lua_State* L) {
+  if (lua_type(L, 1) != LUA_TSTRING && lua_type(L, 1) != LUA_TTABLE)
+    throw LuaFailure{"notify: found " + describe(L, 1) +
+                     ", expected receivers such as notify { \"chat\", \"pager\" }"};
   lua_newtable(L);
   lua_pushstring(L, "notify");
   lua_setfield(L, -2, "kind");
-  if (lua_isstring(L, 1)) {
+  if (lua_type(L, 1) == LUA_TSTRING) {
     lua_newtable(L);
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
     lua_setfield(L, -2, "receivers");
   } else {
-    luaL_checktype(L, 1, LUA_TTABLE);
     lua_pushvalue(L, 1);
     lua_setfield(L, -2, "receivers");
-    lua_getfield(L, 1, "when");
+    lua_pushliteral(L, "when");
+    lua_rawget(L, 1);
     lua_setfield(L, -2, "when");
   }
   lua_pushinteger(L, line_of(L));
@@ -157,21 +194,6 @@ std::optional<int64_t> duration_at(lua_State* L, int index) {
   return std::nullopt;
 }
 
-std::string describe(lua_State* L, int index) {
-  switch (lua_type(L, index)) {
-    case LUA_TNIL:
-      return "nothing";
-    case LUA_TSTRING:
-      return std::string("\"") + lua_tostring(L, index) + "\" (a string)";
-    case LUA_TNUMBER:
-      return alerts::format_value(lua_tonumber(L, index)) + " (a number)";
-    case LUA_TBOOLEAN:
-      return lua_toboolean(L, index) ? "true" : "false";
-    default:
-      return std::string("a ") + luaL_typename(L, index);
-  }
-}
-
 // ---- the query library ------------------------------------------------------------------------
 
 const char* kSeriesMeta = "vigil.series";
@@ -195,15 +217,23 @@ void push_series(lua_State* L, const SeriesRef& s) {
   luaL_setmetatable(L, kSeriesMeta);
 }
 
+// Selections are cached by selector text: rules of one file asking for the same series at one
+// evaluation time share one select, and a selector is parsed once. Liveness changes with time,
+// so a selection is reused only at the time it was made (and while the generation stays).
 const std::vector<SeriesRef>& selection(FileState& fs, const std::string& text) {
+  if (fs.selections.size() > 4096) {  // selectors built from data: forget the old ones
+    std::erase_if(fs.selections, [&](const auto& e) { return e.second.at_ms != fs.now_ms; });
+  }
   auto& cached = fs.selections[text];
   const uint64_t generation = fs.data->generation();
   if (cached.at_ms == fs.now_ms && cached.generation == generation) return cached.series;
-  std::string error;
-  auto selector = alerts::parse_selector(text, error);
-  if (!selector) throw LuaFailure{"select(\"" + text + "\"): " + error};
+  if (!cached.selector) {
+    std::string error;
+    cached.selector = alerts::parse_selector(text, error);
+    if (!cached.selector) throw LuaFailure{"select(\"" + text + "\"): " + error};
+  }
   cached.series.clear();
-  fs.data->select(*selector, fs.now_ms, cached.series);
+  fs.data->select(*cached.selector, fs.now_ms, cached.series);
   cached.at_ms = fs.now_ms;
   cached.generation = generation;
   return cached.series;
@@ -218,7 +248,7 @@ FileState& evaluating(lua_State* L) {
 
 int q_select(lua_State* L) {
   FileState& fs = evaluating(L);
-  const std::string text = luaL_checkstring(L, 1);
+  const std::string text = arg_string(L, 1, "q.select: the selector");
   const auto& list = selection(fs, text);
   lua_createtable(L, static_cast<int>(list.size()), 0);
   int i = 0;
@@ -230,8 +260,12 @@ int q_select(lua_State* L) {
 }
 
 uint64_t series_id(lua_State* L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_getfield(L, 1, "id");
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "id");
+    lua_rawget(L, 1);
+  } else {
+    lua_pushnil(L);
+  }
   if (!lua_isinteger(L, -1))
     throw LuaFailure{"expected a series from q.select, called with ':' (s:avg(\"5m\"))"};
   auto id = static_cast<uint64_t>(lua_tointeger(L, -1));
@@ -299,11 +333,11 @@ int s_deriv(lua_State* L) {
   return push_optional(L, window_deriv(window_of(L, 2)));
 }
 int s_quantile(lua_State* L) {
-  const double phi = luaL_checknumber(L, 2);
+  const double phi = arg_number(L, 2, "quantile: phi");
   return push_optional(L, window_quantile(window_of(L, 3), phi));
 }
 int s_predict_linear(lua_State* L) {
-  const double seconds = luaL_checknumber(L, 3);
+  const double seconds = arg_number(L, 3, "predict_linear: seconds ahead");
   auto samples = window_of(L, 2);
   return push_optional(L, window_predict_linear(samples, evaluating(L).now_ms, seconds));
 }
@@ -329,7 +363,7 @@ void push_health(lua_State* L, const HealthInfo& h) {
 
 int q_health(lua_State* L) {
   FileState& fs = evaluating(L);
-  const std::string check = luaL_checkstring(L, 1);
+  const std::string check = arg_string(L, 1, "q.health: the check's name");
   for (const auto& h : fs.data->health()) {
     if (h.check == check) {
       push_health(L, h);
@@ -354,7 +388,7 @@ int q_health_all(lua_State* L) {
 // q.absent(selector [, window]): true when no series matches, or none was written within it.
 int q_absent(lua_State* L) {
   FileState& fs = evaluating(L);
-  const std::string text = luaL_checkstring(L, 1);
+  const std::string text = arg_string(L, 1, "q.absent: the selector");
   int64_t within = kLookbackMs;
   if (!lua_isnoneornil(L, 2)) {
     auto d = duration_at(L, 2);
@@ -372,34 +406,45 @@ int q_absent(lua_State* L) {
   return 1;
 }
 
-// q.key_state(labels): a table kept between evaluations for one label set of the running rule.
+// q.key_state(labels): a table kept between evaluations for one label set of the running rule,
+// found under state.__keys by the labels' sorted "name=value" text.
 int q_key_state(lua_State* L) {
   FileState& fs = evaluating(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_type(L, 1) != LUA_TTABLE)
+    throw LuaFailure{"q.key_state: found " + describe(L, 1) +
+                     ", expected a label set such as s.labels"};
   std::vector<std::pair<std::string, std::string>> pairs;
   lua_pushnil(L);
   while (lua_next(L, 1)) {
-    if (lua_type(L, -2) == LUA_TSTRING)
-      pairs.emplace_back(lua_tostring(L, -2), luaL_tolstring(L, -1, nullptr));
-    lua_pop(L, lua_type(L, -2) == LUA_TSTRING ? 2 : 1);
+    const int kt = lua_type(L, -2), vt = lua_type(L, -1);
+    if (kt != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
+      const std::string found = describe(L, -2) + " = " + describe(L, -1);
+      lua_pop(L, 2);
+      throw LuaFailure{"q.key_state: found " + found + ", expected label names mapped to text"};
+    }
+    lua_pushvalue(L, -1);  // tostring on a copy: lua_next needs the key untouched
+    pairs.emplace_back(lua_tostring(L, -3), lua_tostring(L, -1));
+    lua_pop(L, 2);
   }
   std::sort(pairs.begin(), pairs.end());
   std::string key;
   for (const auto& [k, v] : pairs) key += k + "=" + v + "\x1f";
   lua_rawgeti(L, LUA_REGISTRYINDEX, fs.current_state_ref);
-  lua_getfield(L, -1, "__keys");
-  if (lua_isnil(L, -1)) {
+  lua_pushliteral(L, "__keys");
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "__keys");
+    lua_pushliteral(L, "__keys");
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
   }
-  lua_getfield(L, -1, key.c_str());
-  if (lua_isnil(L, -1)) {
+  lua_pushlstring(L, key.data(), key.size());
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, key.c_str());
+    lua_pushlstring(L, key.data(), key.size());
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
   }
   return 1;
 }
@@ -421,7 +466,7 @@ int v_now(lua_State* L) {
 }
 
 bool local_now(lua_State* L, int tz_index, alerts::LocalTime& t) {
-  std::string zone = luaL_optstring(L, tz_index, "");
+  std::string zone = opt_string(L, tz_index, "the time zone").value_or("");
   std::string error;
   if (!alerts::local_time(file_state(L).now_ms, zone, t, error)) throw LuaFailure{error};
   return true;
@@ -451,8 +496,8 @@ std::optional<int> parse_hhmm(const std::string& s) {
 }
 
 int v_between(lua_State* L) {
-  auto from = parse_hhmm(luaL_checkstring(L, 1));
-  auto to = parse_hhmm(luaL_checkstring(L, 2));
+  auto from = parse_hhmm(arg_string(L, 1, "vigil.between: the start"));
+  auto to = parse_hhmm(arg_string(L, 2, "vigil.between: the end"));
   if (!from || !to) throw LuaFailure{"vigil.between: expected times such as \"09:00\", \"17:30\""};
   alerts::LocalTime t;
   local_now(L, 3, t);
@@ -463,15 +508,15 @@ int v_between(lua_State* L) {
 }
 
 int f_percent(lua_State* L) {
-  lua_pushstring(L, alerts::format_percent(luaL_checknumber(L, 1)).c_str());
+  lua_pushstring(L, alerts::format_percent(arg_number(L, 1, "vigil.fmt.percent")).c_str());
   return 1;
 }
 int f_bytes(lua_State* L) {
-  lua_pushstring(L, alerts::format_bytes(luaL_checknumber(L, 1)).c_str());
+  lua_pushstring(L, alerts::format_bytes(arg_number(L, 1, "vigil.fmt.bytes")).c_str());
   return 1;
 }
 int f_duration(lua_State* L) {
-  lua_pushstring(L, alerts::format_duration(luaL_checknumber(L, 1)).c_str());
+  lua_pushstring(L, alerts::format_duration(arg_number(L, 1, "vigil.fmt.duration")).c_str());
   return 1;
 }
 
@@ -525,9 +570,12 @@ void install_library(lua_State* L) {
   lua_register(L, "inhibit", guarded<decl_inhibit>);
   lua_register(L, "notify", guarded<decl_notify>);
   lua_register(L, "wait", guarded<decl_wait>);
-  lua_register(L, "policy", guarded<named_first<&Declared::policies>>);
-  lua_register(L, "group", guarded<named_first<&Declared::groups>>);
-  lua_register(L, "time_window", guarded<named_first<&Declared::windows>>);
+  lua_pushcfunction(L, (guarded<named_first<&Declared::policies, kPolicy>>));
+  lua_setglobal(L, "policy");
+  lua_pushcfunction(L, (guarded<named_first<&Declared::groups, kGroup>>));
+  lua_setglobal(L, "group");
+  lua_pushcfunction(L, (guarded<named_first<&Declared::windows, kTimeWindow>>));
+  lua_setglobal(L, "time_window");
 }
 
 // ---- reading declarations -----------------------------------------------------------------------
@@ -544,8 +592,11 @@ class TableReader {
   }
   int failures() const { return failures_; }
 
-  // Pushes the field; the caller pops.
-  int field(const char* name) { return lua_getfield(L_, -1, name); }
+  // Pushes the field; the caller pops. Raw: no metamethod may run outside a protected call.
+  int field(const char* name) {
+    lua_pushstring(L_, name);
+    return lua_rawget(L_, -2);
+  }
 
   std::optional<std::string> string(const char* name, bool required = false) {
     int t = field(name);
@@ -676,10 +727,10 @@ void read_route(lua_State* L, const std::string& context, alerts::Route& out,
   out.repeat_interval_ms = r.duration("repeat_interval");
   out.active_windows = r.strings("active_windows");
   out.mute_windows = r.strings("mute_windows");
-  lua_getfield(L, -1, "continue");
+  r.field("continue");
   out.continue_matching = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (lua_getfield(L, -1, "routes") == LUA_TTABLE && depth < 16) {
+  if (r.field("routes") == LUA_TTABLE && depth < 16) {
     const auto n = lua_rawlen(L, -1);
     for (lua_Integer i = 1; i <= static_cast<lua_Integer>(n); ++i) {
       if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
@@ -772,10 +823,14 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
       continue;
     }
     const std::string file = path.string();
+    // "file:line" of a declaration (in a module it came from, when require'd).
+    auto place = [&](const Declared::Item& item) {
+      return (item.source.empty() ? file : item.source) + ":" + std::to_string(item.line);
+    };
     std::map<std::string, int64_t> group_intervals;
     for (const auto& g : decl.groups) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, g.ref);
-      TableReader r(L, file + ":" + std::to_string(g.line) + ": group " + g.name, errors);
+      TableReader r(L, place(g) + ": group " + g.name, errors);
       r.only({"name", "interval"});
       if (auto d = r.duration("interval")) group_intervals[g.name] = *d;
       lua_pop(L, 1);
@@ -785,13 +840,13 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
       auto rule = std::make_unique<CompiledRule>();
       rule->fs = fs;
       auto& spec = rule->spec;
-      spec.file = file;
+      spec.file = item.source.empty() ? file : item.source;
       spec.line = item.line;
-      lua_getfield(L, -1, "name");
-      spec.name = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
+      lua_pushliteral(L, "name");
+      spec.name = lua_rawget(L, -2) == LUA_TSTRING ? lua_tostring(L, -1) : "";
       lua_pop(L, 1);
-      const std::string context = file + ":" + std::to_string(item.line) + ": rule " +
-                                  (spec.name.empty() ? "(unnamed)" : spec.name);
+      const std::string context =
+          place(item) + ": rule " + (spec.name.empty() ? "(unnamed)" : spec.name);
       TableReader r(L, context, errors);
       r.only({"name", "group", "interval", "for", "for_", "keep_firing_for", "severity", "labels",
               "annotations", "flap", "eval", "expr", "when", "recover_when", "above", "below",
@@ -858,7 +913,7 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
       rule->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
       lua_pop(L, 1);
       if (!spec.name.empty()) {
-        auto [it, fresh] = rule_places.emplace(spec.name, file + ":" + std::to_string(item.line));
+        auto [it, fresh] = rule_places.emplace(spec.name, place(item));
         if (!fresh)
           r.fail("the name is already used by the rule at " + it->second +
                  ", expected names unique across rule files");
@@ -870,7 +925,7 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
     }
     for (const auto& item : decl.routes) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
-      const std::string context = file + ":" + std::to_string(item.line) + ": route";
+      const std::string context = place(item) + ": route";
       if (have_root) {
         errors.push_back(
             context +
@@ -883,12 +938,12 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
     }
     for (const auto& item : decl.policies) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
-      const std::string context = file + ":" + std::to_string(item.line) + ": policy " + item.name;
+      const std::string context = place(item) + ": policy " + item.name;
       TableReader r(L, context, errors);
       r.only({"name", "steps", "repeat", "on_resolve"});
       alerts::Policy policy;
       policy.name = item.name;
-      policy.file = file;
+      policy.file = item.source.empty() ? file : item.source;
       policy.line = item.line;
       policy.repeat = static_cast<int>(r.number("repeat").value_or(1));
       if (policy.repeat < 1) r.fail("repeat: expected 1 or more passes");
@@ -910,7 +965,8 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
           lua_rawgeti(L, -1, i);
           std::string kind;
           if (lua_istable(L, -1)) {
-            lua_getfield(L, -1, "kind");
+            lua_pushliteral(L, "kind");
+            lua_rawget(L, -2);
             kind = lua_isstring(L, -1) ? lua_tostring(L, -1) : "";
             lua_pop(L, 1);
           }
@@ -938,6 +994,7 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
                 push_labels(S, ctx.group_labels);
                 lua_setfield(S, -2, "labels");
                 state->now_ms = ctx.now_ms;
+                new_budget(*state);
                 std::string err;
                 if (!protected_call(*state, 1, 1, err)) {
                   spdlog::error("rules: policy step condition failed: {}", err);
@@ -956,7 +1013,8 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
             policy.steps.push_back(std::move(step));
             last_notify = &policy.steps.back();
           } else if (kind == "wait") {
-            lua_getfield(L, -1, "duration");
+            lua_pushliteral(L, "duration");
+            lua_rawget(L, -2);
             auto d = duration_at(L, -1);
             lua_pop(L, 1);
             if (!d) {
@@ -989,7 +1047,7 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
     }
     for (const auto& item : decl.inhibits) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
-      TableReader r(L, file + ":" + std::to_string(item.line) + ": inhibit", errors);
+      TableReader r(L, place(item) + ": inhibit", errors);
       r.only({"source", "target", "equal"});
       alerts::InhibitRule rule;
       rule.source = r.matchers("source");
@@ -1002,8 +1060,7 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
     }
     for (const auto& item : decl.windows) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, item.ref);
-      TableReader r(L, file + ":" + std::to_string(item.line) + ": time_window " + item.name,
-                    errors);
+      TableReader r(L, place(item) + ": time_window " + item.name, errors);
       r.only({"name", "weekdays", "times", "time_zone"});
       alerts::TimeWindow w;
       w.name = item.name;
@@ -1039,6 +1096,19 @@ int64_t RuleSet::next_due_ms() const {
   return next;
 }
 
+std::optional<size_t> RuleSet::find(std::string_view name) const {
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (specs_[i].name == name) return i;
+  return std::nullopt;
+}
+
+std::vector<size_t> RuleSet::due(int64_t now_ms) const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < next_due_.size(); ++i)
+    if (next_due_[i] <= now_ms) out.push_back(i);
+  return out;
+}
+
 std::vector<alerts::RuleEvaluation> RuleSet::evaluate_due(int64_t now_ms, DataSource& data) {
   std::vector<alerts::RuleEvaluation> out;
   for (size_t i = 0; i < rules_.size(); ++i) {
@@ -1062,6 +1132,7 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
   fs.data = &data;
   fs.now_ms = now_ms;
   fs.current_state_ref = rule.state_ref;
+  new_budget(fs);  // one budget for eval and every when/recover_when call it leads to
   const std::string context =
       rule.spec.file + ":" + std::to_string(rule.spec.line) + ": rule " + rule.spec.name + ": ";
   auto fail = [&](const std::string& message) {
@@ -1155,7 +1226,12 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
       return fail("eval's result[" + std::to_string(i) + "] is " + describe(L, item) +
                   ", expected { labels = {...}, value = n }");
     alerts::Instance inst;
-    lua_getfield(L, item, "value");
+    // Raw reads: the result is script data, and no metamethod may run outside a protected call.
+    auto field = [&](const char* name) {
+      lua_pushstring(L, name);
+      return lua_rawget(L, item);
+    };
+    field("value");
     if (lua_type(L, -1) == LUA_TNUMBER)
       inst.value = lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1))
@@ -1163,25 +1239,28 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
                   ", expected a number");
     lua_pop(L, 1);
     int labels_index = 0;
-    if (lua_getfield(L, item, "labels") == LUA_TTABLE) {
+    if (field("labels") == LUA_TTABLE) {
       labels_index = lua_gettop(L);
       lua_pushnil(L);
       while (lua_next(L, labels_index)) {
-        if (lua_type(L, -2) == LUA_TSTRING &&
-            (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
-          lua_pushvalue(L, -1);
-          std::string v = lua_tostring(L, -1);
-          lua_pop(L, 1);
-          if (!v.empty()) inst.labels[lua_tostring(L, -2)] = v;
-        }
-        lua_pop(L, 1);
+        const std::string at = "eval's result[" + std::to_string(i) + "].labels";
+        if (lua_type(L, -2) != LUA_TSTRING)
+          return fail(at + ": found the key " + describe(L, -2) + ", expected label names");
+        std::string name = lua_tostring(L, -2), why;
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+          return fail(at + "." + name + " is " + describe(L, -1) + ", expected text or a number");
+        if (!store::valid_label_name(name, &why)) return fail(at + ": " + why);
+        lua_pushvalue(L, -1);  // tostring on a copy: lua_next needs the key untouched
+        std::string v = lua_tostring(L, -1);
+        lua_pop(L, 2);
+        if (!v.empty()) inst.labels[std::move(name)] = std::move(v);
       }
     } else if (!lua_isnil(L, -1)) {
       return fail("eval's result[" + std::to_string(i) + "].labels is " + describe(L, -1) +
                   ", expected a table");
     }
-    int enter_type = lua_getfield(L, item, "enter");
-    int stay_type = lua_getfield(L, item, "stay");
+    int enter_type = field("enter");
+    int stay_type = field("stay");
     if (enter_type != LUA_TNIL || stay_type != LUA_TNIL) {
       inst.enter = enter_type == LUA_TNIL ? true : lua_toboolean(L, -2);
       inst.stay = stay_type == LUA_TNIL ? inst.enter : lua_toboolean(L, -1);

@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vigil::rules {
@@ -42,9 +44,17 @@ class RuleSet {
 
   const std::vector<alerts::RuleSpec>& specs() const { return specs_; }
   const alerts::Routing& routing() const { return routing_; }
+  // The index of the rule named `name` in specs(), or nullopt.
+  std::optional<size_t> find(std::string_view name) const;
+  // When the next rule is due (INT64_MIN before the first evaluate_due: every rule is due).
   int64_t next_due_ms() const;
-  // Evaluates the rules due at `now_ms` (each on its interval, the first time at once).
+  // The indexes of the rules due at `now_ms`; evaluate_due runs exactly these.
+  std::vector<size_t> due(int64_t now_ms) const;
+  // Evaluates the rules due at `now_ms` (each on its interval, the first time at once) and
+  // schedules each one's next run on its interval's grid.
   std::vector<alerts::RuleEvaluation> evaluate_due(int64_t now_ms, DataSource& data);
+  // Evaluates one rule now, whether due or not (its schedule is left alone). A failing script
+  // gives ok = false and error "file:line: rule NAME: what Lua said"; nothing is thrown.
   alerts::RuleEvaluation evaluate(size_t index, int64_t now_ms, DataSource& data);
 
  private:

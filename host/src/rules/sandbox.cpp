@@ -1,11 +1,14 @@
-// The rule files' sandbox (see sandbox.hpp).
+// The rule files' sandbox (see sandbox.hpp). Everything a script may reach is listed here, so a
+// reviewer can check the sandbox in one place; nothing else may add globals to a state.
 #include "rules/sandbox.hpp"
 
+#include "alerts/template.hpp"
 #include "rules/rule_set.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -24,8 +27,9 @@ void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
     std::free(ptr);
     return nullptr;
   }
-  if (nsize > old && fs->limit_bytes && fs->used_bytes + (nsize - old) > fs->limit_bytes)
-    return nullptr;  // Lua raises "not enough memory"; the state stays usable
+  if (fs->capped && nsize > old && fs->limit_bytes &&
+      fs->used_bytes + (nsize - old) > fs->limit_bytes)
+    return nullptr;  // Lua collects garbage, retries, then raises "not enough memory"
   void* p = std::realloc(ptr, nsize);
   if (p) fs->used_bytes = fs->used_bytes - old + nsize;
   return p;
@@ -33,13 +37,31 @@ void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
 
 void budget_hook(lua_State* L, lua_Debug*) {
   FileState& fs = file_state(L);
-  fs.spent += kHookEvery;
-  if (fs.budget && fs.spent > fs.budget)
+  // Only script code runs hooks, and script code runs capped; this closes the cap again should a
+  // library function ever have unwound by longjmp past guarded<>'s restore.
+  fs.capped = true;
+  fs.spent += static_cast<uint64_t>(fs.hook_every);
+  if (fs.budget && fs.spent > fs.budget) {
+    // From now on every instruction fails, so `while true do pcall(loop) end` cannot catch the
+    // error and carry on: the next instruction after the pcall fails again, up to the host.
+    if (fs.hook_every != 1) {
+      fs.hook_every = 1;
+      lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    }
     luaL_error(L, "instruction budget of %I exceeded (an endless loop?)",
                static_cast<lua_Integer>(fs.budget));
+  }
 }
 
-// load(chunk [, chunkname [, mode [, env]]]) restricted to text chunks.
+int panic(lua_State* L) {
+  // Unreachable by design (see sandbox.hpp); if it happens anyway, say where before Lua aborts.
+  const char* message = lua_tostring(L, -1);
+  spdlog::critical("rules: {}: Lua error outside a protected call, the host stops: {}",
+                   file_state(L).file, message ? message : "(no message)");
+  return 0;
+}
+
+// load(chunk [, chunkname [, mode [, env]]]) restricted to text chunks given as strings.
 int safe_load(lua_State* L) {
   size_t n = 0;
   const char* chunk = luaL_checklstring(L, 1, &n);
@@ -60,21 +82,66 @@ int safe_load(lua_State* L) {
   return 1;
 }
 
+// setmetatable without __gc: a finalizer would run whenever the collector runs, also while the
+// host works on the state outside any protected call, where an error would abort the host.
+int safe_setmetatable(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_error(L, "setmetatable: __gc finalizers are not available to rules");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+// os.time() and os.date(format) without a time read the evaluation's time, never the wall clock:
+// `vigil test-rules` runs rules on a virtual clock. With a time or a table they are Lua's own.
+int64_t now_seconds(lua_State* L) {
+  const int64_t ms = file_state(L).now_ms;
+  return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+int os_time(lua_State* L) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_pushinteger(L, static_cast<lua_Integer>(now_seconds(L)));
+    return 1;
+  }
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int os_date(lua_State* L) {
+  lua_settop(L, 2);
+  if (lua_isnil(L, 1)) lua_pushliteral(L, "%c"), lua_replace(L, 1);
+  if (lua_isnil(L, 2))
+    lua_pushinteger(L, static_cast<lua_Integer>(now_seconds(L))), lua_replace(L, 2);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
 // require(name): NAME.lua (dots are folders) from the script directories, text only, cached.
 int require_impl(lua_State* L) {
-  if (lua_type(L, 1) != LUA_TSTRING) throw LuaFailure{"require: expected a module name"};
-  const std::string name = lua_tostring(L, 1);
+  const std::string name = arg_string(L, 1, "require: the module name");
   for (char c : name) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
       throw LuaFailure{
           "require \"" + name +
           "\": expected a module name of letters, digits, '_', '-' and '.' (no paths)"};
   }
-  if (name.empty() || name.find("..") != std::string::npos || name.front() == '.')
+  if (name.empty() || name.find("..") != std::string::npos || name.front() == '.' ||
+      name.back() == '.')
     throw LuaFailure{"require \"" + name + "\": expected a module name such as \"lib.thresholds\""};
   lua_getfield(L, LUA_REGISTRYINDEX, "vigil.loaded");
-  lua_getfield(L, -1, name.c_str());
-  if (!lua_isnil(L, -1)) return 1;
+  lua_pushlstring(L, name.data(), name.size());
+  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
   lua_pop(L, 1);
   FileState& fs = file_state(L);
   std::string relative = name;
@@ -83,8 +150,10 @@ int require_impl(lua_State* L) {
   std::string tried;
   for (const auto& dir : fs.script_dirs) {
     const auto path = dir / relative;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
+    std::error_code ec;
+    std::ifstream in;
+    if (std::filesystem::is_regular_file(path, ec)) in.open(path, std::ios::binary);
+    if (!in.is_open() || !in) {
       tried += "\n\t" + path.string();
       continue;
     }
@@ -92,18 +161,25 @@ int require_impl(lua_State* L) {
     text << in.rdbuf();
     const std::string chunk = text.str();
     const std::string chunk_name = "@" + path.string();
-    if (luaL_loadbufferx(L, chunk.data(), chunk.size(), chunk_name.c_str(), "t") != LUA_OK ||
-        (lua_pushstring(L, name.c_str()), lua_pcall(L, 1, 1, 0)) != LUA_OK) {
-      std::string message = lua_isstring(L, -1) ? lua_tostring(L, -1) : "an error";
+    // The module's code is script code: capped, on the caller's budget. Its errors come back
+    // here as values (pcall), so no longjmp crosses this frame.
+    fs.capped = true;
+    const bool ok =
+        luaL_loadbufferx(L, chunk.data(), chunk.size(), chunk_name.c_str(), "t") == LUA_OK &&
+        (lua_pushlstring(L, name.data(), name.size()), lua_pcall(L, 1, 1, 0)) == LUA_OK;
+    fs.capped = false;
+    if (!ok) {
+      std::string message = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error";
       lua_pop(L, 1);
-      throw LuaFailure{std::move(message)};
+      throw LuaFailure{"require \"" + name + "\": " + message};
     }
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       lua_pushboolean(L, 1);
     }
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, name.c_str());
+    lua_pushlstring(L, name.data(), name.size());
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
     return 1;
   }
   throw LuaFailure{"require \"" + name +
@@ -111,17 +187,27 @@ int require_impl(lua_State* L) {
                    (tried.empty() ? std::string(" none configured") : tried)};
 }
 
+// print(...) to the host's log. Plain C style on purpose: luaL_tolstring may run a __tostring
+// metamethod (script code that may fail), so no C++ object lives while it does.
 int safe_print(lua_State* L) {
-  FileState& fs = file_state(L);
-  std::string line;
   const int n = lua_gettop(L);
   for (int i = 1; i <= n; ++i) {
-    if (i > 1) line += '\t';
-    line += luaL_tolstring(L, i, nullptr);
-    lua_pop(L, 1);
+    luaL_tolstring(L, i, nullptr);
+    if (i < n) lua_pushliteral(L, "\t");
   }
-  spdlog::info("rules: {}: {}", fs.file, line);
+  lua_concat(L, n > 0 ? 2 * n - 1 : 0);
+  spdlog::info("rules: {}: {}", file_state(L).file, lua_tostring(L, -1));
   return 0;
+}
+
+// Keeps only `keep` from the table at the top of the stack (a library just opened).
+void keep_only(lua_State* L, std::initializer_list<const char*> keep) {
+  lua_newtable(L);
+  for (const char* name : keep) {
+    lua_getfield(L, -2, name);
+    lua_setfield(L, -2, name);
+  }
+  lua_remove(L, -2);
 }
 
 }  // namespace
@@ -134,10 +220,49 @@ FileState::~FileState() {
   if (L) lua_close(L);
 }
 
+std::string describe(lua_State* L, int index) {
+  switch (lua_type(L, index)) {
+    case LUA_TNIL:
+    case LUA_TNONE:
+      return "nothing";
+    case LUA_TSTRING:
+      return std::string("\"") + lua_tostring(L, index) + "\" (a string)";
+    case LUA_TNUMBER:
+      return alerts::format_value(lua_tonumber(L, index)) + " (a number)";
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) ? "true" : "false";
+    default:
+      return std::string("a ") + luaL_typename(L, index);
+  }
+}
+
+std::string arg_string(lua_State* L, int index, const char* what) {
+  const int t = lua_type(L, index);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER)
+    throw LuaFailure{std::string(what) + ": found " + describe(L, index) + ", expected text"};
+  size_t n = 0;
+  const char* s = lua_tolstring(L, index, &n);
+  return std::string(s, n);
+}
+
+double arg_number(lua_State* L, int index, const char* what) {
+  if (lua_type(L, index) != LUA_TNUMBER)
+    throw LuaFailure{std::string(what) + ": found " + describe(L, index) + ", expected a number"};
+  return lua_tonumber(L, index);
+}
+
+std::optional<std::string> opt_string(lua_State* L, int index, const char* what) {
+  if (lua_isnoneornil(L, index)) return std::nullopt;
+  return arg_string(L, index, what);
+}
+
 bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
   fs.limit_bytes = limits.memory_limit_bytes;
   fs.budget = limits.instruction_budget;
   fs.script_dirs = limits.script_dirs;
+  fs.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
   fs.L = lua_newstate(capped_alloc, &fs);
   if (!fs.L) {
     error = fs.file + ": cannot create a Lua state (out of memory)";
@@ -145,45 +270,97 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
   }
   lua_State* L = fs.L;
   *static_cast<FileState**>(lua_getextraspace(L)) = &fs;
+  lua_atpanic(L, panic);
   luaL_checkversion(L);
-  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+
+  // The globals: an allow-list. The base library is opened into a scratch table and only the
+  // listed functions are copied; load, require, print and setmetatable are our own.
+  lua_pushglobaltable(L);
+  const int G = lua_gettop(L);
+  luaopen_base(L);  // fills the global table; we empty it again below
+  lua_newtable(L);
+  const int base = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, G)) {  // move everything from _G to the scratch table
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, base);
+  }
+  while (true) {  // and clear _G (keys cannot be removed while lua_next walks them)
+    lua_pushnil(L);
+    if (!lua_next(L, G)) break;
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, G);
+  }
+  for (const char* name :
+       {"assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
+        "tostring", "type", "rawequal", "rawget", "rawset", "rawlen", "getmetatable", "_VERSION"}) {
+    lua_getfield(L, base, name);
+    lua_setfield(L, G, name);
+  }
+  lua_getfield(L, base, "setmetatable");
+  lua_pushcclosure(L, safe_setmetatable, 1);
+  lua_setfield(L, G, "setmetatable");
+  lua_pushvalue(L, G);
+  lua_setfield(L, G, "_G");
+  lua_settop(L, G - 1);
+
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");  // bytecode out, the counterpart of load's binary chunks
+  lua_pop(L, 1);
+  // Strings share one metatable per state; hide it so no rule can change string methods for
+  // the other rules of its file (getmetatable("") gives false).
+  lua_pushliteral(L, "");
+  if (lua_getmetatable(L, -1)) {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
   luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
   luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
   lua_settop(L, 0);
-  for (const char* name :
-       {"dofile", "loadfile", "collectgarbage", "require", "io", "debug", "package"}) {
-    lua_pushnil(L);
-    lua_setglobal(L, name);
-  }
-  // os: time, date, clock, difftime only.
-  luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
-  lua_newtable(L);
-  for (const char* keep : {"time", "date", "clock", "difftime"}) {
-    lua_getfield(L, -2, keep);
-    lua_setfield(L, -2, keep);
-  }
+  luaopen_os(L);
+  keep_only(L, {"clock", "difftime"});
+  luaopen_os(L);
+  lua_getfield(L, -1, "time");
+  lua_pushcclosure(L, os_time, 1);
+  lua_setfield(L, -3, "time");
+  lua_getfield(L, -1, "date");
+  lua_pushcclosure(L, os_date, 1);
+  lua_setfield(L, -3, "date");
+  lua_pop(L, 1);
   lua_setglobal(L, "os");
-  lua_pop(L, 1);
-  // string.dump would hand out bytecode; strings share the string table as their metatable.
-  lua_getglobal(L, "string");
-  lua_pushnil(L);
-  lua_setfield(L, -2, "dump");
-  lua_pop(L, 1);
+
   lua_register(L, "load", safe_load);
   lua_register(L, "require", guarded<require_impl>);
   lua_register(L, "print", safe_print);
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, "vigil.loaded");
-  lua_sethook(L, budget_hook, LUA_MASKCOUNT, kHookEvery);
+  new_budget(fs);
   return true;
 }
 
-bool protected_call(FileState& fs, int nargs, int nresults, std::string& error) {
+void new_budget(FileState& fs) {
   fs.spent = 0;
-  if (lua_pcall(fs.L, nargs, nresults, 0) != LUA_OK) {
-    error = lua_isstring(fs.L, -1) ? lua_tostring(fs.L, -1) : "an error that is not a string";
+  if (fs.hook_every != kHookEvery) {
+    fs.hook_every = kHookEvery;
+    lua_sethook(fs.L, budget_hook, LUA_MASKCOUNT, kHookEvery);
+  }
+}
+
+bool protected_call(FileState& fs, int nargs, int nresults, std::string& error) {
+  const bool capped = fs.capped;
+  fs.capped = true;
+  const int status = lua_pcall(fs.L, nargs, nresults, 0);
+  fs.capped = capped;
+  if (status != LUA_OK) {
+    error = lua_type(fs.L, -1) == LUA_TSTRING
+                ? lua_tostring(fs.L, -1)
+                : "an error that is not a string (" + describe(fs.L, -1) + ")";
     lua_pop(fs.L, 1);
     return false;
   }
@@ -197,6 +374,7 @@ bool run_file(FileState& fs, const std::string& text, std::string& error) {
     lua_pop(fs.L, 1);
     return false;
   }
+  new_budget(fs);
   return protected_call(fs, 0, 0, error);
 }
 
