@@ -48,9 +48,23 @@ int severity_rank(const std::string& s) {
 
 }  // namespace
 
+// Inactive and resolved alerts that no group reports any more stay listable this long.
+constexpr int64_t kForgetAfterMs = 15 * 60'000;
+
 struct Engine::Step {
   Batch batch;
   std::set<std::string> touched_alerts, touched_groups, touched_silences;
+};
+
+struct Engine::Members {
+  std::vector<const Alert*> firing;      // every firing member, whatever its flags
+  std::vector<const Alert*> resolved;    // resolved members not reported yet
+  std::vector<const Alert*> notifiable;  // what a notification carries: firing then resolved
+  size_t notifiable_firing = 0;
+  bool all_acked = false;   // every notifiable firing alert is acknowledged (and there is one)
+  std::string hash;         // what a receiver would see now
+  std::string firing_hash;  // the same without the resolved alerts (after they are reported)
+  bool flapping_resolved = false;  // a resolved member waits for its flapping to end
 };
 
 // ---- validation and configuration ------------------------------------------------------------
@@ -114,6 +128,7 @@ void Engine::set_rules(const std::vector<RuleSpec>& rules, int64_t now_ms) {
   std::map<std::string, RuleSpec> next;
   for (const auto& r : rules) next[r.name] = r;
   Step step;
+  begin(now_ms, step);
   for (auto& [fp, alert] : alerts_) {
     if (!next.count(alert.rule) && active(alert.state)) {
       alert.ack.reset();
@@ -123,6 +138,8 @@ void Engine::set_rules(const std::vector<RuleSpec>& rules, int64_t now_ms) {
     }
   }
   rules_ = std::move(next);
+  refresh_flags(now_ms, step);
+  flush_groups(now_ms, step);
   commit(step);
 }
 
@@ -136,6 +153,32 @@ void Engine::set_routing(Routing routing) {
     for (size_t i = 0; i < r.routes.size(); ++i) index(r.routes[i], path + "." + std::to_string(i));
   };
   index(routing_.root, "0");
+  reroute_ = true;
+}
+
+void Engine::begin(int64_t now_ms, Step& step) {
+  last_now_ms_ = std::max(last_now_ms_, now_ms);
+  if (reroute_ && has_routing_) {
+    reroute_ = false;
+    reroute_all(now_ms, step);
+  }
+}
+
+void Engine::reroute_all(int64_t now_ms, Step& step) {
+  // Forget where firing alerts were, route them again; resolved ones still to be reported stay.
+  for (auto& [key, g] : groups_) {
+    auto keep = [&](const std::string& fp) {
+      auto it = alerts_.find(fp);
+      return it != alerts_.end() && it->second.state == State::resolved;
+    };
+    const size_t before = g.fingerprints.size();
+    g.fingerprints.erase(std::remove_if(g.fingerprints.begin(), g.fingerprints.end(),
+                                        [&](const std::string& fp) { return !keep(fp); }),
+                         g.fingerprints.end());
+    if (g.fingerprints.size() != before) step.touched_groups.insert(key);
+  }
+  for (auto& [fp, alert] : alerts_)
+    if (alert.state == State::firing) route(alert, now_ms, step);
 }
 
 // ---- evaluations ------------------------------------------------------------------------------
@@ -162,11 +205,17 @@ void Engine::change_state(Alert& alert, State to, int64_t now_ms, const std::str
     if (from != State::pending) alert.active_since_ms = now_ms;
   }
   if (to == State::resolved) alert.resolved_at_ms = now_ms;
-  if (to == State::resolved || to == State::inactive) {
-    if (alert.ack && !alert.ack->sticky) {
-      // An ack covers one episode; a sticky one ends with the alert too.
+  if (alert.ack) {
+    // A plain ack covers the alert as it was; a sticky one lasts until a resolve someone is told
+    // about (a resolved alert still in a group may come back before the group reports it).
+    bool ends = !alert.ack->sticky || to == State::inactive;
+    if (alert.ack->sticky && to == State::resolved) ends = !in_any_group(alert.fingerprint);
+    if (ends) {
+      step.batch.transitions.push_back(
+          {alert.fingerprint, now_ms, "", "-acknowledged",
+           "ack by " + alert.ack->author + " ended: " + to_string(from) + " -> " + to_string(to)});
+      alert.ack.reset();
     }
-    alert.ack.reset();
   }
   // Flap detection counts the changes that matter to a person: into and out of firing.
   auto rule = rules_.find(alert.rule);
@@ -208,6 +257,7 @@ void Engine::apply(const RuleEvaluation& evaluation, int64_t now_ms) {
 void Engine::apply_all(const std::vector<RuleEvaluation>& evaluations, int64_t now_ms) {
   // One step for the whole round: one transaction, one routing pass.
   Step step;
+  begin(now_ms, step);
   for (const auto& e : evaluations) apply_one(e, now_ms, step);
   refresh_flags(now_ms, step);
   for (const auto& fp : std::set<std::string>(step.touched_alerts)) {
@@ -220,6 +270,7 @@ void Engine::apply_all(const std::vector<RuleEvaluation>& evaluations, int64_t n
 
 void Engine::apply_one(const RuleEvaluation& evaluation, int64_t now_ms, Step& step) {
   auto rit = rules_.find(evaluation.rule);
+  if (!evaluation.ok) ++counters_.failed_evaluations;
   if (rit == rules_.end() || !evaluation.ok) return;  // a failed script changes nothing
   const RuleSpec& rule = rit->second;
   std::set<std::string> seen;
@@ -269,39 +320,34 @@ void Engine::apply_one(const RuleEvaluation& evaluation, int64_t now_ms, Step& s
 void Engine::refresh_flags(int64_t now_ms, Step& step) {
   // Silences that started or ended.
   for (auto& [fp, alert] : alerts_) {
-    std::vector<std::string> by;
+    // Flags are decided while an alert is active and kept once it resolves: an alert hidden while
+    // it fired is not announced when it resolves.
     if (active(alert.state)) {
+      std::vector<std::string> by;
       for (const auto& [id, s] : silences_)
         if (s.starts_ms <= now_ms && now_ms < s.ends_ms && matches_all(s.matchers, alert.labels))
           by.push_back(id);
+      const bool silenced = !by.empty();
+      if (silenced != alert.silenced) {
+        step.batch.transitions.push_back(
+            {fp, now_ms, "", silenced ? "+silenced" : "-silenced",
+             silenced
+                 ? "silence " + by.front()
+                 : "silence " +
+                       (alert.silenced_by.empty() ? std::string("") : alert.silenced_by.front()) +
+                       " ended"});
+        step.touched_alerts.insert(fp);
+      }
+      alert.silenced = silenced;
+      if (by != alert.silenced_by) step.touched_alerts.insert(fp);
+      alert.silenced_by = std::move(by);
     }
-    const bool silenced = !by.empty();
-    if (silenced != alert.silenced) {
-      step.batch.transitions.push_back({fp, now_ms, "", silenced ? "+silenced" : "-silenced",
-                                        silenced ? "silence " + by.front() : ""});
-      step.touched_alerts.insert(fp);
-    }
-    alert.silenced = silenced;
-    if (by != alert.silenced_by) step.touched_alerts.insert(fp);
-    alert.silenced_by = std::move(by);
-    // Acks that lapse restart escalation (run_escalation sees ack gone).
+    // A lapsed ack: the group's escalation restarts from step 0 (flush_groups sees it gone).
     if (alert.ack && alert.ack->expires_ms > 0 && now_ms >= alert.ack->expires_ms) {
       step.batch.transitions.push_back(
           {fp, now_ms, "", "-acknowledged", "ack by " + alert.ack->author + " expired"});
       alert.ack.reset();
       step.touched_alerts.insert(fp);
-      for (auto& [key, group] : groups_) {
-        if (std::find(group.fingerprints.begin(), group.fingerprints.end(), fp) !=
-                group.fingerprints.end() &&
-            group.escalation_stopped) {
-          group.escalation_stopped = false;
-          group.escalating = true;
-          group.iteration = 0;
-          group.step = 0;
-          group.step_due_ms = now_ms;
-          step.touched_groups.insert(key);
-        }
-      }
     }
     // Flapping ends after a whole window without a change.
     auto rule = rules_.find(alert.rule);
@@ -316,8 +362,9 @@ void Engine::refresh_flags(int64_t now_ms, Step& step) {
   }
   // Inhibition: a firing source suppresses matching targets that share the `equal` labels.
   for (auto& [fp, alert] : alerts_) {
+    if (!active(alert.state)) continue;  // kept as it was, like silenced
     bool inhibited = false;
-    if (active(alert.state)) {
+    {
       for (const auto& rule : routing_.inhibit) {
         if (!matches_all(rule.target, alert.labels)) continue;
         for (const auto& [sfp, source] : alerts_) {
@@ -414,9 +461,12 @@ void Engine::route(Alert& alert, int64_t now_ms, Step& step) {
     Group& g = git->second;
     if (created) {
       g.key = key;
+      g.group_labels = group_labels;
+    }
+    if (g.receiver != receiver || g.policy != policy) {  // new, or the route changed on reload
       g.receiver = receiver;
       g.policy = policy;
-      g.group_labels = group_labels;
+      step.touched_groups.insert(key);
     }
     if (std::find(g.fingerprints.begin(), g.fingerprints.end(), alert.fingerprint) ==
         g.fingerprints.end()) {
@@ -469,8 +519,70 @@ bool Engine::muted(const Route& route, int64_t now_ms) const {
   return true;
 }
 
+int64_t Engine::unmuted_at(const Route& route, int64_t now_ms) const {
+  // Windows are whole local minutes and every zone's offset is whole minutes, so stepping minute
+  // by minute finds the opening exactly, across a DST change too. A week and a day covers every
+  // weekly window; a route muted all week is looked at again then.
+  constexpr int64_t kMinute = 60'000, kLimit = 8 * 24 * 60;
+  int64_t t = (now_ms / kMinute + 1) * kMinute;
+  for (int64_t i = 0; i < kLimit; ++i, t += kMinute)
+    if (!muted(route, t)) return t;
+  return t;
+}
+
+int64_t Engine::inherited(const Group& group, std::optional<int64_t> Route::*member,
+                          int64_t fallback) const {
+  std::string path = group.key.substr(0, group.key.find(':'));
+  for (;; path = path.substr(0, path.rfind('.'))) {
+    auto it = routes_by_path_.find(path);
+    if (it != routes_by_path_.end() && (it->second->*member).has_value())
+      return *(it->second->*member);
+    if (path.find('.') == std::string::npos) break;
+  }
+  return fallback;
+}
+
+bool Engine::in_any_group(const std::string& fingerprint) const {
+  for (const auto& [k, g] : groups_)
+    if (std::find(g.fingerprints.begin(), g.fingerprints.end(), fingerprint) !=
+        g.fingerprints.end())
+      return true;
+  return false;
+}
+
+Engine::Members Engine::members_of(const Group& group) const {
+  Members m;
+  std::vector<const Alert*> resolved_notifiable;
+  for (const auto& fp : group.fingerprints) {
+    auto it = alerts_.find(fp);
+    if (it == alerts_.end()) continue;
+    const Alert& a = it->second;
+    if (a.state == State::firing) {
+      m.firing.push_back(&a);
+      if (notifiable(a)) {
+        m.notifiable.push_back(&a);
+        m.hash += fp + "F,";
+        m.firing_hash += fp + "F,";
+      }
+    } else if (a.state == State::resolved) {
+      m.resolved.push_back(&a);
+      if (a.flapping) m.flapping_resolved = true;
+      if (notifiable(a)) {
+        resolved_notifiable.push_back(&a);
+        m.hash += fp + "R,";
+      }
+    }
+  }
+  m.notifiable_firing = m.notifiable.size();
+  m.all_acked = m.notifiable_firing > 0;
+  for (size_t i = 0; i < m.notifiable_firing; ++i)
+    if (!m.notifiable[i]->ack) m.all_acked = false;
+  m.notifiable.insert(m.notifiable.end(), resolved_notifiable.begin(), resolved_notifiable.end());
+  return m;
+}
+
 void Engine::notify(Group& group, const std::string& receiver, const std::string& status,
-                    int escalation_step, int64_t now_ms, Step& step) {
+                    int escalation_step, const Members& members, int64_t now_ms, Step& step) {
   ++group.sequence;
   Notification n;
   n.receiver = receiver;
@@ -483,15 +595,10 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
 
   json alerts = json::array();
   Labels common;
-  bool first = true;
   Annotations common_annotations;
   const Alert* acked = nullptr;
-  for (const auto& fp : group.fingerprints) {
-    auto it = alerts_.find(fp);
-    if (it == alerts_.end()) continue;
-    const Alert& a = it->second;
-    if (!notifiable(a) && a.state == State::firing) continue;
-    if (a.state != State::firing && a.state != State::resolved) continue;
+  for (size_t i = 0; i < members.notifiable.size(); ++i) {
+    const Alert& a = *members.notifiable[i];
     json entry = {{"status", a.state == State::firing ? "firing" : "resolved"},
                   {"labels", a.labels},
                   {"annotations", a.annotations},
@@ -503,13 +610,12 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
     if (a.ack) {
       entry["acknowledged"] = {
           {"author", a.ack->author}, {"comment", a.ack->comment}, {"at", rfc3339(a.ack->at_ms)}};
-      acked = &a;
+      if (!acked || a.ack->at_ms > acked->ack->at_ms) acked = &a;
     }
     alerts.push_back(std::move(entry));
-    if (first) {
+    if (i == 0) {
       common = a.labels;
       common_annotations = a.annotations;
-      first = false;
     } else {
       for (auto c = common.begin(); c != common.end();) {
         auto f = a.labels.find(c->first);
@@ -537,10 +643,11 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
                 {"policy", group.policy},
                 {"idempotency_key", n.idempotency_key},
                 {"sequence", group.sequence}};
-  vigil["acknowledged"] = acked ? json{{"author", acked->ack->author},
-                                       {"comment", acked->ack->comment},
-                                       {"at", rfc3339(acked->ack->at_ms)}}
-                                : json(nullptr);
+  // The group counts as acknowledged when every firing alert it reports is; the latest ack speaks.
+  vigil["acknowledged"] = acked && members.all_acked ? json{{"author", acked->ack->author},
+                                                            {"comment", acked->ack->comment},
+                                                            {"at", rfc3339(acked->ack->at_ms)}}
+                                                     : json(nullptr);
   payload["vigil"] = std::move(vigil);
   n.payload_json = payload.dump();
   step.batch.notifications.push_back(std::move(n));
@@ -552,158 +659,222 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
   step.touched_groups.insert(group.key);
 }
 
+void Engine::drop_reported_resolved(Group& g, int64_t now_ms, Step& step) {
+  // Resolved alerts leave the group once reported (or once there is nothing to report: hidden
+  // ones); a flapping one waits until its flapping ends and its resolve can be told.
+  std::vector<std::string> dropped;
+  g.fingerprints.erase(
+      std::remove_if(g.fingerprints.begin(), g.fingerprints.end(),
+                     [&](const std::string& fp) {
+                       auto it = alerts_.find(fp);
+                       if (it == alerts_.end()) return true;
+                       if (it->second.state != State::resolved || it->second.flapping) return false;
+                       dropped.push_back(fp);
+                       return true;
+                     }),
+      g.fingerprints.end());
+  if (dropped.empty()) return;
+  step.touched_groups.insert(g.key);
+  for (const auto& fp : dropped) {
+    auto it = alerts_.find(fp);
+    if (it == alerts_.end() || !it->second.ack || in_any_group(fp)) continue;
+    step.batch.transitions.push_back(
+        {fp, now_ms, "", "-acknowledged", "ack by " + it->second.ack->author + " ended: resolved"});
+    it->second.ack.reset();
+    step.touched_alerts.insert(fp);
+  }
+}
+
 void Engine::flush_groups(int64_t now_ms, Step& step) {
   std::vector<std::string> finished;
   for (auto& [key, g] : groups_) {
     const Route* r = route_of(g);
-    if (!r) {
-      finished.push_back(key);
-      continue;
+    bool done = r == nullptr;  // its route is gone after a reload
+    if (r) {
+      const Members members = members_of(g);
+      if (g.policy.empty())
+        flush_plain(g, *r, members, now_ms, step, done);
+      else
+        flush_policy(g, *r, members, now_ms, step, done);
     }
-    // What the group holds now: firing alerts to tell about, resolved ones to report once.
-    std::string hash;
-    bool any_firing = false, all_acked = true, any_resolved = false;
-    for (const auto& fp : g.fingerprints) {
-      auto it = alerts_.find(fp);
-      if (it == alerts_.end()) continue;
-      const Alert& a = it->second;
-      if (a.state == State::firing && notifiable(a)) {
-        any_firing = true;
-        if (!a.ack) all_acked = false;
-        hash += fp + "F,";
-      } else if (a.state == State::resolved) {
-        any_resolved = true;
-        hash += fp + "R,";
-      }
-    }
-    if (!any_firing) all_acked = false;
-    auto inherited = [&](auto member, int64_t fallback) {
-      std::string path = key.substr(0, key.find(':'));
-      for (;; path = path.substr(0, path.rfind('.'))) {
-        const Route* node = routes_by_path_.at(path);
-        if ((node->*member).has_value()) return *(node->*member);
-        if (path.find('.') == std::string::npos) break;
-      }
-      return fallback;
-    };
-    const int64_t group_interval =
-        inherited(&Route::group_interval_ms, routing_.default_group_interval_ms);
-    const int64_t repeat_interval =
-        inherited(&Route::repeat_interval_ms, routing_.default_repeat_interval_ms);
-
-    if (!g.policy.empty()) {
-      // Escalation groups: the chain runs from the first flush; resolve tells and ends it.
-      if (now_ms < g.next_flush_ms) continue;
-      if (!any_firing) {
-        if (g.last_notified_ms > 0 && any_resolved && !muted(*r, now_ms)) {
-          auto pit = routing_.policies.find(g.policy);
-          if (pit != routing_.policies.end() && pit->second.notify_on_resolve) {
-            auto receivers = pit->second.resolve_receivers.value_or(g.notified_receivers);
-            for (const auto& rcv : receivers) notify(g, rcv, "resolved", g.step, now_ms, step);
-          }
-        }
-        finished.push_back(key);
-        continue;
-      }
-      if (all_acked && !g.escalation_stopped) {
-        g.escalation_stopped = true;
-        step.touched_groups.insert(key);
-      } else if (!all_acked && g.escalation_stopped) {
-        g.escalation_stopped = false;
-        g.escalating = true;
-        g.iteration = 0;
-        g.step = 0;
-        g.step_due_ms = now_ms;
-        step.touched_groups.insert(key);
-      }
-      if (!g.escalating && !g.escalation_stopped && g.last_notified_ms == 0 && g.iteration == 0 &&
-          g.step == 0) {
-        g.escalating = true;
-        g.step_due_ms = now_ms;
-      }
-      run_escalation(g, now_ms, step);
-      continue;
-    }
-
-    if (now_ms < g.next_flush_ms) continue;
-    if (!any_firing && !any_resolved) {
-      finished.push_back(key);
-      continue;
-    }
-    const bool changed = hash != g.last_notified_hash;
-    const bool repeat = any_firing && !all_acked && g.last_notified_ms > 0 &&
-                        now_ms - g.last_notified_ms >= repeat_interval;
-    if ((changed || repeat) && !muted(*r, now_ms) && (any_firing || g.last_notified_ms > 0)) {
-      notify(g, g.receiver, any_firing ? "firing" : "resolved", -1, now_ms, step);
-      g.last_notified_hash = hash;
-    }
-    g.next_flush_ms = now_ms + group_interval;
-    step.touched_groups.insert(key);
-    if (!any_firing) finished.push_back(key);
+    if (done) finished.push_back(key);
   }
   for (const auto& key : finished) {
     auto it = groups_.find(key);
     if (it == groups_.end()) continue;
-    // Resolved alerts that belonged only to this group can be forgotten.
-    for (const auto& fp : it->second.fingerprints) {
-      auto a = alerts_.find(fp);
-      if (a != alerts_.end() && !active(a->second.state)) {
-        bool elsewhere = false;
-        for (const auto& [k, g] : groups_)
-          if (k != key &&
-              std::find(g.fingerprints.begin(), g.fingerprints.end(), fp) != g.fingerprints.end())
-            elsewhere = true;
-        if (!elsewhere) {
-          step.batch.deleted_alerts.push_back(fp);
-          step.touched_alerts.erase(fp);
-          alerts_.erase(a);
-        }
-      }
-    }
+    std::vector<std::string> fps = std::move(it->second.fingerprints);
     groups_.erase(it);
     step.batch.deleted_groups.push_back(key);
     step.touched_groups.erase(key);
+    for (const auto& fp : fps) {
+      auto a = alerts_.find(fp);
+      if (a == alerts_.end() || active(a->second.state) || in_any_group(fp) || !a->second.ack)
+        continue;
+      step.batch.transitions.push_back({fp, now_ms, "", "-acknowledged",
+                                        "ack by " + a->second.ack->author + " ended: resolved"});
+      a->second.ack.reset();
+      step.touched_alerts.insert(fp);
+    }
   }
 }
 
-void Engine::run_escalation(Group& g, int64_t now_ms, Step& step) {
+void Engine::flush_plain(Group& g, const Route& r, const Members& m, int64_t now_ms, Step& step,
+                         bool& finished) {
+  if (now_ms < g.next_flush_ms) return;
+  if (m.firing.empty() && m.resolved.empty()) {
+    finished = true;
+    return;
+  }
+  const int64_t group_interval =
+      inherited(g, &Route::group_interval_ms, routing_.default_group_interval_ms);
+  const int64_t repeat_interval =
+      inherited(g, &Route::repeat_interval_ms, routing_.default_repeat_interval_ms);
+  // Something new to say: a firing alert, or a resolve of a group the receiver has heard of.
+  const bool changed = m.hash != g.last_notified_hash &&
+                       (m.notifiable_firing > 0 ||
+                        (g.last_notified_ms > 0 && m.notifiable.size() > m.notifiable_firing));
+  const bool repeat = m.notifiable_firing > 0 && !m.all_acked && g.last_notified_ms > 0 &&
+                      now_ms - g.last_notified_ms >= repeat_interval;
+  if (changed || repeat) {
+    if (muted(r, now_ms)) {
+      g.next_flush_ms = std::min(now_ms + group_interval, unmuted_at(r, now_ms));
+      step.touched_groups.insert(g.key);
+      return;
+    }
+    notify(g, g.receiver, m.notifiable_firing > 0 ? "firing" : "resolved", -1, m, now_ms, step);
+    g.last_notified_hash = m.firing_hash;
+  }
+  drop_reported_resolved(g, now_ms, step);
+  g.next_flush_ms = now_ms + group_interval;
+  step.touched_groups.insert(g.key);
+  if (m.firing.empty() && !m.flapping_resolved) finished = true;
+}
+
+void Engine::flush_policy(Group& g, const Route& r, const Members& m, int64_t now_ms, Step& step,
+                          bool& finished) {
   auto pit = routing_.policies.find(g.policy);
-  if (pit == routing_.policies.end() || pit->second.steps.empty()) return;
+  if (pit == routing_.policies.end()) {
+    finished = true;  // validate() refuses this; a group of a policy removed by reload ends
+    return;
+  }
+  const Policy& policy = pit->second;
+  const bool started = g.escalating || g.iteration > 0 || g.step > 0 || g.last_notified_ms > 0;
+  if (!started && now_ms < g.next_flush_ms) return;  // group wait
+  const int64_t group_interval =
+      inherited(g, &Route::group_interval_ms, routing_.default_group_interval_ms);
+
+  if (m.firing.empty()) {
+    // Every alert resolved: tell the resolve receivers (or everyone told so far), then end.
+    const bool tell = policy.notify_on_resolve && g.last_notified_ms > 0 &&
+                      m.notifiable.size() > m.notifiable_firing;
+    if (tell) {
+      if (now_ms < g.next_flush_ms) return;
+      if (muted(r, now_ms)) {
+        g.next_flush_ms = unmuted_at(r, now_ms);
+        step.touched_groups.insert(g.key);
+        return;
+      }
+      for (const auto& rcv : policy.resolve_receivers.value_or(g.notified_receivers))
+        notify(g, rcv, "resolved", g.step, m, now_ms, step);
+    }
+    if (m.flapping_resolved && !tell) return;  // its resolve is told when the flapping ends
+    finished = true;
+    return;
+  }
+  if (m.notifiable_firing == 0) return;  // all hidden: the chain waits where it is
+  // Acknowledged by all: stop. No longer (an ack ended, a new alert joined): start over.
+  if (m.all_acked && !g.escalation_stopped) {
+    g.escalation_stopped = true;
+    step.touched_groups.insert(g.key);
+  } else if (!m.all_acked && g.escalation_stopped) {
+    g.escalation_stopped = false;
+    g.escalating = true;
+    g.iteration = 0;
+    g.step = 0;
+    g.step_due_ms = now_ms;
+    step.touched_groups.insert(g.key);
+  }
+  if (!started) {
+    g.escalating = true;
+    g.step_due_ms = now_ms;
+    step.touched_groups.insert(g.key);
+  }
+  const bool stepped = run_escalation(g, m, now_ms, step);
+  if (stepped) {
+    g.last_notified_hash = m.firing_hash;
+    drop_reported_resolved(g, now_ms, step);
+    return;
+  }
+  // Between steps: what changed goes to the receivers told so far, at most every group interval.
+  if (m.hash == g.last_notified_hash || g.notified_receivers.empty()) return;
+  const int64_t due = g.last_notified_ms + group_interval;
+  if (now_ms < due) {
+    if (g.next_flush_ms != due) {
+      g.next_flush_ms = due;
+      step.touched_groups.insert(g.key);
+    }
+    return;
+  }
+  if (muted(r, now_ms)) {
+    g.next_flush_ms = unmuted_at(r, now_ms);
+    step.touched_groups.insert(g.key);
+    return;
+  }
+  const int steps = static_cast<int>(policy.steps.size());
+  const int last_step = g.step > 0 ? g.step - 1 : (g.iteration > 0 ? steps - 1 : 0);
+  for (const auto& rcv : std::vector<std::string>(g.notified_receivers))
+    notify(g, rcv, "firing", last_step, m, now_ms, step);
+  g.last_notified_hash = m.firing_hash;
+  drop_reported_resolved(g, now_ms, step);
+}
+
+bool Engine::run_escalation(Group& g, const Members& m, int64_t now_ms, Step& step) {
+  auto pit = routing_.policies.find(g.policy);
+  if (pit == routing_.policies.end() || pit->second.steps.empty()) return false;
   const Policy& policy = pit->second;
   const Route* r = route_of(g);
+  bool notified = false;
   while (!g.escalation_stopped && g.escalating && g.step_due_ms <= now_ms) {
     if (g.iteration >= policy.repeat) {
       g.escalating = false;  // the chain has run its course
+      step.touched_groups.insert(g.key);
       break;
     }
-    if (r && muted(*r, now_ms)) break;  // resumes when the window opens (tick keeps checking)
+    if (r && muted(*r, now_ms)) {
+      g.step_due_ms = unmuted_at(*r, now_ms);  // the step runs when the window opens
+      step.touched_groups.insert(g.key);
+      break;
+    }
     const PolicyStep& s = policy.steps[static_cast<size_t>(g.step)];
     StepContext ctx;
     ctx.now_ms = now_ms;
     ctx.iteration = g.iteration;
     ctx.group_labels = g.group_labels;
-    for (const auto& fp : g.fingerprints) {
-      auto it = alerts_.find(fp);
-      if (it == alerts_.end() || it->second.state != State::firing) continue;
+    for (const Alert* a : m.firing) {
       ++ctx.firing;
-      auto sev = it->second.labels.find("severity");
-      if (sev != it->second.labels.end() &&
-          severity_rank(sev->second) >= severity_rank(ctx.severity))
+      auto sev = a->labels.find("severity");
+      if (sev != a->labels.end() && severity_rank(sev->second) >= severity_rank(ctx.severity))
         ctx.severity = sev->second;
     }
     bool run = true;
     if (s.condition) {
       try {
         run = s.condition(ctx);
-      } catch (...) {
+      } catch (const std::exception& e) {
+        spdlog::error("alerting: policy {} {}: the condition failed ({}); notifying anyway",
+                      policy.name, s.description.empty() ? "step" : s.description, e.what());
         run = true;  // a broken condition must not swallow a page
+      } catch (...) {
+        run = true;
       }
     }
-    if (run)
-      for (const auto& receiver : s.receivers) notify(g, receiver, "firing", g.step, now_ms, step);
-    const int64_t due = g.step_due_ms + (s.wait_ms > 0 ? s.wait_ms : 0);
-    g.step_due_ms = std::max(due, now_ms);
-    if (s.wait_ms <= 0) g.step_due_ms = now_ms;
+    if (run) {
+      for (const auto& receiver : s.receivers)
+        notify(g, receiver, "firing", g.step, m, now_ms, step);
+      notified = notified || !s.receivers.empty();
+    }
+    // Waits add up from when each step was due, so a late tick does not stretch the chain.
+    g.step_due_ms = s.wait_ms > 0 ? std::max(g.step_due_ms + s.wait_ms, now_ms) : now_ms;
     ++g.step;
     if (g.step >= static_cast<int>(policy.steps.size())) {
       g.step = 0;
@@ -711,6 +882,7 @@ void Engine::run_escalation(Group& g, int64_t now_ms, Step& step) {
     }
     step.touched_groups.insert(g.key);
   }
+  return notified;
 }
 
 // ---- time
@@ -718,49 +890,79 @@ void Engine::run_escalation(Group& g, int64_t now_ms, Step& step) {
 
 void Engine::tick(int64_t now_ms) {
   Step step;
-  // keep_firing_for runs out between evaluations too.
+  begin(now_ms, step);
   for (auto& [fp, alert] : alerts_) {
-    if (alert.state != State::firing) continue;
     auto rule = rules_.find(alert.rule);
-    if (rule == rules_.end() || rule->second.keep_firing_for_ms <= 0) continue;
-    if (alert.last_eval_ms > alert.last_seen_ms &&
-        now_ms - alert.last_seen_ms >= rule->second.keep_firing_for_ms) {
-      change_state(
-          alert, State::resolved, now_ms,
-          "recovered (kept firing " + std::to_string(rule->second.keep_firing_for_ms / 1000) + "s)",
-          step);
+    if (rule == rules_.end()) continue;
+    const RuleSpec& spec = rule->second;
+    // `for` runs out between evaluations: fire on time if the condition held when last looked at.
+    if (alert.state == State::pending && alert.last_seen_ms >= alert.last_eval_ms &&
+        now_ms - alert.active_since_ms >= spec.for_ms) {
+      alert.annotations = render_annotations(spec.annotations, alert, external_url_);
+      change_state(alert, State::firing, now_ms,
+                   "pending for " + format_duration(spec.for_ms / 1e3), step);
+      route(alert, now_ms, step);
+    }
+    // keep_firing_for runs out between evaluations too.
+    if (alert.state == State::firing && spec.keep_firing_for_ms > 0 &&
+        alert.last_eval_ms > alert.last_seen_ms &&
+        now_ms - alert.last_seen_ms >= spec.keep_firing_for_ms) {
+      change_state(alert, State::resolved, now_ms,
+                   "recovered (kept firing " + format_duration(spec.keep_firing_for_ms / 1e3) + ")",
+                   step);
       route(alert, now_ms, step);
     }
   }
   refresh_flags(now_ms, step);
   flush_groups(now_ms, step);
+  forget_old_alerts(now_ms, step);
   commit(step);
 }
 
+void Engine::forget_old_alerts(int64_t now_ms, Step& step) {
+  for (auto it = alerts_.begin(); it != alerts_.end();) {
+    const Alert& a = it->second;
+    const int64_t since = std::max({a.resolved_at_ms, a.last_eval_ms, a.active_since_ms});
+    if (active(a.state) || a.flapping || now_ms - since < kForgetAfterMs ||
+        in_any_group(it->first)) {
+      ++it;
+      continue;
+    }
+    step.batch.deleted_alerts.push_back(it->first);
+    step.touched_alerts.erase(it->first);
+    it = alerts_.erase(it);
+  }
+}
+
 int64_t Engine::next_deadline_ms() const {
+  // Only what lies after the latest step: a deadline in the past would make the caller spin.
   int64_t next = INT64_MAX;
+  auto consider = [&](int64_t t) {
+    if (t > last_now_ms_ && t < next) next = t;
+  };
   for (const auto& [key, g] : groups_) {
-    if (g.policy.empty()) {
-      if (g.next_flush_ms > 0) next = std::min(next, g.next_flush_ms);
-    } else {
-      if (!g.escalating && g.last_notified_ms == 0) next = std::min(next, g.next_flush_ms);
-      if (!g.escalation_stopped && g.escalating) next = std::min(next, g.step_due_ms);
+    consider(g.next_flush_ms);
+    if (!g.policy.empty() && g.escalating && !g.escalation_stopped) {
+      // A chain that waits for an alert to be notifiable again has no deadline of its own.
+      const Members m = members_of(g);
+      if (m.notifiable_firing > 0) next = std::min(next, std::max(g.step_due_ms, last_now_ms_ + 1));
     }
   }
   for (const auto& [fp, a] : alerts_) {
-    if (a.ack && a.ack->expires_ms > 0) next = std::min(next, a.ack->expires_ms);
+    if (a.ack && a.ack->expires_ms > 0) consider(a.ack->expires_ms);
     auto rule = rules_.find(a.rule);
-    if (a.state == State::firing && rule != rules_.end() && rule->second.keep_firing_for_ms > 0 &&
-        a.last_eval_ms > a.last_seen_ms)
-      next = std::min(next, a.last_seen_ms + rule->second.keep_firing_for_ms);
-    if (a.flapping && rule != rules_.end() && !a.recent_changes_ms.empty())
-      next = std::min(next, a.recent_changes_ms.back() + rule->second.flap.window_ms);
+    if (rule == rules_.end()) continue;
+    const RuleSpec& spec = rule->second;
+    if (a.state == State::pending && a.last_seen_ms >= a.last_eval_ms)
+      consider(a.active_since_ms + spec.for_ms);
+    if (a.state == State::firing && spec.keep_firing_for_ms > 0 && a.last_eval_ms > a.last_seen_ms)
+      consider(a.last_seen_ms + spec.keep_firing_for_ms);
+    if (a.flapping && !a.recent_changes_ms.empty())
+      consider(a.recent_changes_ms.back() + spec.flap.window_ms);
   }
   for (const auto& [id, s] : silences_) {
-    if (s.ends_ms > 0) {
-      // Both edges change flags.
-      next = std::min(next, s.ends_ms);
-    }
+    consider(s.starts_ms);
+    consider(s.ends_ms);
   }
   return next;
 }
@@ -783,8 +985,12 @@ std::string Engine::acknowledge(const std::string& target, bool is_group, Ack ac
     chosen.push_back(&a->second);
   }
   if (chosen.empty()) return "group \"" + target + "\" has no pending or firing alert";
+  if (ack.expires_ms > 0 && ack.expires_ms <= now_ms)
+    return "the ack would expire at " + rfc3339(ack.expires_ms) + ", which is not after now (" +
+           rfc3339(now_ms) + ")";
   ack.at_ms = now_ms;
   Step step;
+  begin(now_ms, step);
   for (Alert* a : chosen) {
     a->ack = ack;
     step.batch.transitions.push_back(
@@ -815,7 +1021,9 @@ std::string Engine::unacknowledge(const std::string& target, bool is_group,
       return "no acknowledged alert with fingerprint \"" + target + "\"";
     chosen.push_back(&a->second);
   }
+  if (chosen.empty()) return "group \"" + target + "\" has no acknowledged alert";
   Step step;
+  begin(now_ms, step);
   for (Alert* a : chosen) {
     a->ack.reset();
     step.batch.transitions.push_back(
@@ -829,8 +1037,18 @@ std::string Engine::unacknowledge(const std::string& target, bool is_group,
 
 std::string Engine::create_silence(Silence& silence, int64_t now_ms) {
   if (silence.matchers.empty()) return "a silence needs at least one matcher";
+  bool narrows = false;  // as in Alertmanager: a silence of everything is a mistake
+  for (const auto& m : silence.matchers) narrows = narrows || !m.matches(std::string_view());
+  if (!narrows)
+    return "the silence's matchers all match an empty label, so it would silence every alert; "
+           "expected at least one matcher such as alertname=\"...\"";
   if (silence.starts_ms == 0) silence.starts_ms = now_ms;
-  if (silence.ends_ms <= silence.starts_ms) return "the silence ends before it starts";
+  if (silence.ends_ms <= silence.starts_ms)
+    return "the silence ends (" + rfc3339(silence.ends_ms) + ") before it starts (" +
+           rfc3339(silence.starts_ms) + ")";
+  if (silence.ends_ms <= now_ms)
+    return "the silence ends (" + rfc3339(silence.ends_ms) + ") before now (" + rfc3339(now_ms) +
+           ")";
   if (silence.id.empty()) {
     std::string seed;
     for (const auto& m : silence.matchers) seed += m.to_string();
@@ -840,6 +1058,7 @@ std::string Engine::create_silence(Silence& silence, int64_t now_ms) {
   silence.created_ms = now_ms;
   silences_[silence.id] = silence;
   Step step;
+  begin(now_ms, step);
   step.touched_silences.insert(silence.id);
   refresh_flags(now_ms, step);
   flush_groups(now_ms, step);
@@ -857,6 +1076,7 @@ std::string Engine::expire_silence(const std::string& id, const std::string& aut
     it->second.comment +=
         (it->second.comment.empty() ? "" : " ") + std::string("(expired by ") + author + ")";
   Step step;
+  begin(now_ms, step);
   step.touched_silences.insert(id);
   refresh_flags(now_ms, step);
   flush_groups(now_ms, step);
@@ -900,6 +1120,9 @@ size_t Engine::count(State state) const {
 }
 
 void Engine::commit(Step& step) {
+  step.touched_alerts.insert(unsaved_alerts_.begin(), unsaved_alerts_.end());
+  step.touched_groups.insert(unsaved_groups_.begin(), unsaved_groups_.end());
+  step.touched_silences.insert(unsaved_silences_.begin(), unsaved_silences_.end());
   for (const auto& fp : step.touched_alerts) {
     auto it = alerts_.find(fp);
     if (it != alerts_.end()) step.batch.alerts.push_back(it->second);
@@ -918,6 +1141,18 @@ void Engine::commit(Step& step) {
   for (auto& d : unsaved_.deleted_alerts) step.batch.deleted_alerts.push_back(std::move(d));
   for (auto& d : unsaved_.deleted_groups) step.batch.deleted_groups.push_back(std::move(d));
   unsaved_ = Batch{};
+  // A row deleted and made again since (an alert that came back) is an upsert, not a delete.
+  auto& da = step.batch.deleted_alerts;
+  da.erase(std::remove_if(da.begin(), da.end(),
+                          [&](const std::string& fp) { return alerts_.count(fp) > 0; }),
+           da.end());
+  auto& dg = step.batch.deleted_groups;
+  dg.erase(std::remove_if(dg.begin(), dg.end(),
+                          [&](const std::string& key) { return groups_.count(key) > 0; }),
+           dg.end());
+  unsaved_alerts_.clear();
+  unsaved_groups_.clear();
+  unsaved_silences_.clear();
   if (step.batch.empty()) return;
   std::string error;
   if (!journal_.commit(step.batch, error)) {
@@ -926,6 +1161,9 @@ void Engine::commit(Step& step) {
     unsaved_.transitions = std::move(step.batch.transitions);
     unsaved_.deleted_alerts = std::move(step.batch.deleted_alerts);
     unsaved_.deleted_groups = std::move(step.batch.deleted_groups);
+    unsaved_alerts_ = std::move(step.touched_alerts);
+    unsaved_groups_ = std::move(step.touched_groups);
+    unsaved_silences_ = std::move(step.touched_silences);
     spdlog::error(
         "alerting: cannot save alert state ({}); it stays in memory and is saved with "
         "the next change",

@@ -9,6 +9,7 @@
 
 #include "alerts/model.hpp"
 
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -27,8 +28,30 @@ struct EngineCounters {
   uint64_t transitions = 0;
   uint64_t notifications = 0;
   uint64_t commit_failures = 0;
+  uint64_t failed_evaluations = 0;  // RuleEvaluation with ok == false (state left unchanged)
 };
 
+// Semantics worth knowing (the rest follows model.hpp):
+//  - A pending alert fires on the first tick or evaluation at active_since + for, provided its
+//    condition held at its last evaluation; keep_firing_for counts from the last evaluation that
+//    saw the condition.
+//  - Flap detection counts the changes into and out of firing.
+//  - Silenced and inhibited are decided while an alert is pending or firing and kept as they were
+//    once it resolves, so an alert hidden while it fired is not announced when it resolves.
+//  - An ack ends when the alert resolves. A plain ack also ends at any other state change (an ack
+//    given while pending ends when it fires); a sticky ack survives them, and survives a resolve
+//    that no receiver was told about yet (the alert re-fires within the group interval).
+//  - Notification groups: group_wait from the group's first firing alert, then a decision every
+//    group_interval: send when what the receiver would see changed (an alert joined, resolved,
+//    was silenced ...), or after repeat_interval unchanged unless every alert is acknowledged.
+//    Resolved alerts leave the group once reported.
+//  - Escalation groups (a route with a policy) run the policy's steps instead of repeats, from
+//    group_wait on; changes in between go to the receivers notified so far, at group_interval.
+//    The chain pauses while every alert of the group is silenced, inhibited or flapping, stops
+//    while all are acknowledged, and restarts from step 0 when an ack ends or a new alert joins.
+//  - A notification due inside a mute window (or outside every active window) waits for the
+//    window to open.
+//  - Inactive and resolved alerts that no group still reports are forgotten after 15 minutes.
 // Thread-safety: not thread-safe; one thread (or one mutex) at a time.
 class Engine {
  public:
@@ -42,6 +65,8 @@ class Engine {
   void restore(const Snapshot& snapshot);
   // Reload: alerts of rules that are gone resolve now; the others keep their state.
   void set_rules(const std::vector<RuleSpec>& rules, int64_t now_ms);
+  // Alerts are routed again with the new tree on the next step (set_rules, apply, tick ...);
+  // groups whose route is gone are dropped.
   void set_routing(Routing routing);
   void set_external_url(std::string url) { external_url_ = std::move(url); }
 
@@ -56,7 +81,9 @@ class Engine {
   std::string acknowledge(const std::string& target, bool is_group, Ack ack, int64_t now_ms);
   std::string unacknowledge(const std::string& target, bool is_group, const std::string& author,
                             int64_t now_ms);
-  std::string create_silence(Silence& silence, int64_t now_ms);  // fills id
+  // Fills id (when empty) and created_ms. Refuses a silence that has already ended or whose
+  // matchers would match every alert.
+  std::string create_silence(Silence& silence, int64_t now_ms);
   std::string expire_silence(const std::string& id, const std::string& author, int64_t now_ms);
 
   std::vector<Alert> list_alerts(const AlertFilter& filter) const;
@@ -70,7 +97,8 @@ class Engine {
   size_t count(State state) const;
 
  private:
-  struct Step;  // the batch under construction
+  struct Step;     // the batch under construction
+  struct Members;  // what a group holds right now, split by what may be notified
 
   void apply_one(const RuleEvaluation& evaluation, int64_t now_ms, Step& step);
   Labels identity(const RuleSpec& rule, const Labels& instance_labels) const;
@@ -78,13 +106,26 @@ class Engine {
   void recover(Alert& alert, const RuleSpec& rule, int64_t now_ms, Step& step);
   void refresh_flags(int64_t now_ms, Step& step);
   void route(Alert& alert, int64_t now_ms, Step& step);
+  void reroute_all(int64_t now_ms, Step& step);
   void flush_groups(int64_t now_ms, Step& step);
-  void run_escalation(Group& group, int64_t now_ms, Step& step);
+  void flush_plain(Group& group, const Route& route, const Members& members, int64_t now_ms,
+                   Step& step, bool& finished);
+  void flush_policy(Group& group, const Route& route, const Members& members, int64_t now_ms,
+                    Step& step, bool& finished);
+  bool run_escalation(Group& group, const Members& members, int64_t now_ms, Step& step);
+  void drop_reported_resolved(Group& group, int64_t now_ms, Step& step);
+  void forget_old_alerts(int64_t now_ms, Step& step);
+  bool in_any_group(const std::string& fingerprint) const;
+  Members members_of(const Group& group) const;
   bool notifiable(const Alert& alert) const;
   bool muted(const Route& route, int64_t now_ms) const;
+  int64_t unmuted_at(const Route& route, int64_t now_ms) const;
+  int64_t inherited(const Group& group, std::optional<int64_t> Route::*member,
+                    int64_t fallback) const;
   void notify(Group& group, const std::string& receiver, const std::string& status,
-              int escalation_step, int64_t now_ms, Step& step);
+              int escalation_step, const Members& members, int64_t now_ms, Step& step);
   const Route* route_of(const Group& group) const;
+  void begin(int64_t now_ms, Step& step);
   void commit(Step& step);
 
   Journal& journal_;
@@ -100,6 +141,10 @@ class Engine {
   EngineCounters counters_;
   uint64_t silence_counter_ = 0;
   Batch unsaved_;  // rows of a failed commit that are not re-derived from state (notifications ...)
+  // Upserts of a failed commit: written again from the current state with the next commit.
+  std::set<std::string> unsaved_alerts_, unsaved_groups_, unsaved_silences_;
+  bool reroute_ = false;             // set_routing happened; route every alert on the next step
+  int64_t last_now_ms_ = INT64_MIN;  // the latest step's time: deadlines before it are done
 };
 
 // Local wall-clock parts of `ms` in the time zone `zone` ("" = UTC is not assumed: the host's
