@@ -23,8 +23,10 @@ namespace {
 
 using nlohmann::json;
 
+// Alertmanager's "no end yet" for a firing alert's endsAt.
+constexpr const char* kZeroTime = "0001-01-01T00:00:00Z";
+
 std::string rfc3339(int64_t ms) {
-  if (ms <= 0) return "0001-01-01T00:00:00Z";
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
@@ -457,6 +459,8 @@ void Engine::route(Alert& alert, int64_t now_ms, Step& step) {
     std::string key = path + ":{";
     for (const auto& [k, v] : group_labels) key += k + "=\"" + v + "\",";
     key += "}";
+    auto existing = groups_.find(key);
+    if (existing == groups_.end() && alert.state != State::firing) continue;  // nothing to join
     auto [git, created] = groups_.try_emplace(key);
     Group& g = git->second;
     if (created) {
@@ -473,7 +477,7 @@ void Engine::route(Alert& alert, int64_t now_ms, Step& step) {
       if (alert.state != State::firing) continue;  // a resolve for a group it never joined
       g.fingerprints.push_back(alert.fingerprint);
     }
-    if (g.first_at_ms == 0 && alert.state == State::firing) {
+    if (created) {  // group_wait counts from the group's first alert
       g.first_at_ms = now_ms;
       g.next_flush_ms = now_ms + r->group_wait_ms.value_or(routing_.default_group_wait_ms);
       // group_wait is inherited like the rest
@@ -603,7 +607,7 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
                   {"labels", a.labels},
                   {"annotations", a.annotations},
                   {"startsAt", rfc3339(a.fired_at_ms)},
-                  {"endsAt", a.state == State::resolved ? rfc3339(a.resolved_at_ms) : rfc3339(0)},
+                  {"endsAt", a.state == State::resolved ? rfc3339(a.resolved_at_ms) : kZeroTime},
                   {"generatorURL", external_url_},
                   {"fingerprint", a.fingerprint},
                   {"value", a.value}};
@@ -730,14 +734,14 @@ void Engine::flush_plain(Group& g, const Route& r, const Members& m, int64_t now
   const int64_t repeat_interval =
       inherited(g, &Route::repeat_interval_ms, routing_.default_repeat_interval_ms);
   // Something new to say: a firing alert, or a resolve of a group the receiver has heard of.
-  const bool changed = m.hash != g.last_notified_hash &&
-                       (m.notifiable_firing > 0 ||
-                        (g.last_notified_ms > 0 && m.notifiable.size() > m.notifiable_firing));
-  const bool repeat = m.notifiable_firing > 0 && !m.all_acked && g.last_notified_ms > 0 &&
+  const bool changed =
+      m.hash != g.last_notified_hash &&
+      (m.notifiable_firing > 0 || (g.sequence > 0 && m.notifiable.size() > m.notifiable_firing));
+  const bool repeat = m.notifiable_firing > 0 && !m.all_acked && g.sequence > 0 &&
                       now_ms - g.last_notified_ms >= repeat_interval;
   if (changed || repeat) {
     if (muted(r, now_ms)) {
-      g.next_flush_ms = std::min(now_ms + group_interval, unmuted_at(r, now_ms));
+      g.next_flush_ms = unmuted_at(r, now_ms);  // nothing can go out before it opens
       step.touched_groups.insert(g.key);
       return;
     }
@@ -758,15 +762,15 @@ void Engine::flush_policy(Group& g, const Route& r, const Members& m, int64_t no
     return;
   }
   const Policy& policy = pit->second;
-  const bool started = g.escalating || g.iteration > 0 || g.step > 0 || g.last_notified_ms > 0;
+  const bool started = g.escalating || g.iteration > 0 || g.step > 0 || g.sequence > 0;
   if (!started && now_ms < g.next_flush_ms) return;  // group wait
   const int64_t group_interval =
       inherited(g, &Route::group_interval_ms, routing_.default_group_interval_ms);
 
   if (m.firing.empty()) {
     // Every alert resolved: tell the resolve receivers (or everyone told so far), then end.
-    const bool tell = policy.notify_on_resolve && g.last_notified_ms > 0 &&
-                      m.notifiable.size() > m.notifiable_firing;
+    const bool tell =
+        policy.notify_on_resolve && g.sequence > 0 && m.notifiable.size() > m.notifiable_firing;
     if (tell) {
       if (now_ms < g.next_flush_ms) return;
       if (muted(r, now_ms)) {

@@ -1,90 +1,14 @@
 // The alert engine as a user meets it: pending and firing with `for`, hysteresis, keep_firing_for,
 // routing with group wait, silences, inhibition, acknowledgement stopping escalation, escalation
 // steps and their resumption after a restart, and templates. Time is passed in: no sleeping.
-#include "alerts/engine.hpp"
 #include "alerts/template.hpp"
+#include "engine_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 using namespace vigil::alerts;
-
-namespace {
-
-// Keeps every committed batch and the state they add up to, like the SQLite journal would.
-class MemoryJournal : public Journal {
- public:
-  bool commit(const Batch& batch, std::string&) override {
-    batches.push_back(batch);
-    for (const auto& a : batch.alerts) state.alerts[a.fingerprint] = a;
-    for (const auto& fp : batch.deleted_alerts) state.alerts.erase(fp);
-    for (const auto& g : batch.groups) state.groups[g.key] = g;
-    for (const auto& k : batch.deleted_groups) state.groups.erase(k);
-    for (const auto& s : batch.silences) state.silences[s.id] = s;
-    for (const auto& t : batch.transitions) history_[t.fingerprint].push_back(t);
-    for (const auto& n : batch.notifications) sent.push_back(n);
-    return true;
-  }
-  bool load(Snapshot& out, std::string&) override {
-    for (const auto& [k, a] : state.alerts) out.alerts.push_back(a);
-    for (const auto& [k, g] : state.groups) out.groups.push_back(g);
-    for (const auto& [k, s] : state.silences) out.silences.push_back(s);
-    return true;
-  }
-  std::vector<Transition> history(const std::string& fp, size_t) override { return history_[fp]; }
-
-  struct {
-    std::map<std::string, Alert> alerts;
-    std::map<std::string, Group> groups;
-    std::map<std::string, Silence> silences;
-  } state;
-  std::vector<Batch> batches;
-  std::vector<Notification> sent;
-  std::map<std::string, std::vector<Transition>> history_;
-};
-
-RuleSpec rule(const std::string& name, int64_t for_ms = 0) {
-  RuleSpec r;
-  r.name = name;
-  r.for_ms = for_ms;
-  r.severity = "warning";
-  return r;
-}
-
-RuleEvaluation eval(const std::string& name, int64_t at, std::vector<Instance> instances) {
-  RuleEvaluation e;
-  e.rule = name;
-  e.at_ms = at;
-  e.instances = std::move(instances);
-  return e;
-}
-
-Instance inst(double value, bool enter, bool stay, Labels labels = {{"instance", "db-1"}}) {
-  return Instance{std::move(labels), value, enter, stay};
-}
-
-Routing simple_routing(int64_t group_wait = 0) {
-  Routing r;
-  r.root.receiver = "ops";
-  r.root.group_by = {"alertname"};
-  r.root.group_wait_ms = group_wait;
-  r.root.group_interval_ms = 60'000;
-  r.root.repeat_interval_ms = 3'600'000;
-  return r;
-}
-
-Matcher m(const std::string& text) {
-  std::string error;
-  return *parse_matcher(text, error);
-}
-
-State state_of(const Engine& e) {
-  auto alerts =
-      e.list_alerts({{State::inactive, State::pending, State::firing, State::resolved}, {}});
-  return alerts.empty() ? State::inactive : alerts[0].state;
-}
-
-}  // namespace
+using namespace vigil::alerts::testing;
 
 TEST_CASE("an alert is pending for `for`, then fires, and resolves when it recovers") {
   MemoryJournal j;
