@@ -4,22 +4,26 @@
 // the notifications it causes are saved together or not at all; the delivery worker then takes
 // notifications from the outbox table and records each attempt. Rows of alerts, groups and
 // silences are JSON documents keyed by their identity, so the engine can grow fields without a
-// migration; only what is queried has columns.
+// migration; only what is queried has columns. The schema version lives in `PRAGMA
+// user_version` and older files are migrated forward in place, one transaction per step.
 // This file must never lose a committed row: every write is inside a transaction, and a failed
-// one rolls back whole.
+// one rolls back whole. It never deletes a pending notification, however old.
 #pragma once
 
 #include "alerts/model.hpp"
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace vigil::outbox {
 
@@ -30,10 +34,15 @@ struct OutboxRow {
   std::string state;  // pending, delivered, failed, fallen_back
   int attempts = 0;
   int64_t next_attempt_ms = 0;
+  int64_t last_attempt_ms = 0;
   std::string last_error;
   int64_t delivered_ms = 0;
+  // Receivers that already gave this notification up, in order (a fallback row carries its
+  // predecessors), so a chain of fallbacks can never come back to one of them.
+  std::vector<std::string> tried;
 };
 
+// What one delivery attempt decided for a row.
 struct DeliveryResult {
   enum Kind { delivered, retry, failed, fallen_back } kind = delivered;
   int64_t next_attempt_ms = 0;  // retry
@@ -41,13 +50,30 @@ struct DeliveryResult {
   std::optional<alerts::Notification> fallback;  // fallen_back: the row to add for it
 };
 
+// How hard a commit waits for the disk. normal: WAL + synchronous=NORMAL, a commit survives the
+// process being killed at any instant (kill -9, a crash), only a power loss or kernel panic can
+// lose the last few commits. full: each commit also waits for fsync of the WAL.
+enum class Sync { normal, full };
+
+struct OpenOptions {
+  Sync sync = Sync::normal;
+  int busy_timeout_ms = 5000;   // another connection (the sqlite3 shell) holding the write lock
+  bool check_integrity = true;  // PRAGMA quick_check at open, so damage is found at start
+};
+
 // Thread-safety: every member takes the connection's mutex; safe from any thread.
 class Database : public alerts::Journal {
  public:
-  // Opens (creating when missing) `file`, or an in-memory database for ":memory:". False with
-  // `error` naming the file and the reason (unreadable, not a database, newer schema ...).
-  static std::unique_ptr<Database> open(const std::string& file, std::string& error);
+  static constexpr int kSchemaVersion = 2;
+
+  // Opens (creating when missing, migrating when older) `file`, or an in-memory database for
+  // ":memory:". nullptr with `error` naming the file, what was found and what was expected
+  // (unreadable, not a database, damaged, written by a newer vigil ...).
+  static std::unique_ptr<Database> open(const std::string& file, std::string& error,
+                                        OpenOptions options = {});
   ~Database() override;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
 
   bool commit(const alerts::Batch& batch, std::string& error) override;
   bool load(alerts::Snapshot& out, std::string& error) override;
@@ -56,26 +82,46 @@ class Database : public alerts::Journal {
   // Outbox side.
   std::vector<OutboxRow> due(const std::string& receiver, int64_t now_ms, size_t limit);
   std::vector<std::string> receivers_with_pending();
-  int64_t next_attempt_ms(const std::string& receiver);  // INT64_MAX when nothing is pending
+  int64_t next_attempt_ms(const std::string& receiver);    // INT64_MAX when nothing is pending
+  int64_t oldest_pending_ms(const std::string& receiver);  // created; INT64_MAX when none
+  // Records one attempt. Only a row still pending is changed: an answer that comes after the
+  // row was settled otherwise (a late answer to an abandoned call) changes nothing.
   bool record(const OutboxRow& row, const DeliveryResult& result, int64_t now_ms,
               std::string& error);
   size_t depth();                                         // pending rows
+  std::map<std::string, size_t> depth_by_receiver();      // pending rows per receiver
   std::vector<OutboxRow> rows(const std::string& state);  // for tests and the API
+  std::optional<OutboxRow> find(const std::string& idempotency_key);
 
-  // History bounds: at most this many transitions per alert, none older than max_age_ms.
+  // History bounds: at most this many transitions per alert (enforced at every commit), none
+  // older than max_age_ms (swept at most once a minute of the engine's clock).
   void set_history_limits(size_t per_alert, int64_t max_age_ms);
+  // Settled outbox rows (delivered, failed, fallen_back) are kept this long for the API and so
+  // a batch committed again cannot queue the same idempotency key twice; pending rows never go.
+  void set_outbox_retention(int64_t ms);
   const std::string& file() const { return file_; }
+  int schema_version();
 
  private:
   Database() = default;
   bool exec(const char* sql, std::string& error);
+  bool migrate(int from, std::string& error);
+  // A cached prepared statement for `sql` (a string literal: cached by address), or nullptr.
+  sqlite3_stmt* statement(const char* sql);
+  bool prune();  // in the caller's transaction
 
   sqlite3* db_ = nullptr;
   std::string file_;
   std::mutex mutex_;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;
   size_t history_per_alert_ = 200;
   int64_t history_max_age_ms_ = 30LL * 86'400'000;
-  uint64_t commits_ = 0;
+  int64_t outbox_retention_ms_ = 7LL * 86'400'000;
+  // The engine's clock as seen in batches (wall time in the daemon, virtual in test-rules):
+  // age limits are measured on it, never on this machine's clock.
+  int64_t clock_ms_ = 0;
+  int64_t pruned_at_ms_ = 0;
+  bool pruned_ = false;
 };
 
 }  // namespace vigil::outbox
