@@ -48,8 +48,12 @@ void budget_hook(lua_State* L, lua_Debug*) {
       fs.hook_every = 1;
       lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
     }
-    luaL_error(L, "instruction budget of %I exceeded (an endless loop?)",
-               static_cast<lua_Integer>(fs.budget));
+    // Level 0 inside a hook is the running Lua function: its file and line lead the message.
+    luaL_where(L, 0);
+    lua_pushfstring(L, "instruction budget of %I exceeded (an endless loop?)",
+                    static_cast<lua_Integer>(fs.budget));
+    lua_concat(L, 2);
+    lua_error(L);
   }
 }
 
@@ -80,6 +84,28 @@ int safe_load(lua_State* L) {
     if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
   }
   return 1;
+}
+
+// xpcall(f, handler, ...) whose handler runs after the error unwound, not inside Lua's error
+// machinery: an error raised by the budget hook would otherwise run the handler while hooks are
+// off, and `xpcall(spin, function() while true do end end)` would never stop. The handler still
+// gets the error object and its result is returned after false, as with Lua's xpcall.
+int safe_xpcall(lua_State* L) {
+  const int n = lua_gettop(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 1);
+  for (int i = 3; i <= n; ++i) lua_pushvalue(L, i);
+  if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+    lua_pushboolean(L, 1);
+    lua_insert(L, n + 1);
+    return lua_gettop(L) - n;
+  }
+  lua_pushvalue(L, 2);
+  lua_insert(L, -2);
+  lua_pcall(L, 1, 1, 0);  // a failing handler gives its own error, like LUA_ERRERR would
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
 }
 
 // setmetatable without __gc: a finalizer would run whenever the collector runs, also while the
@@ -294,11 +320,13 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
     lua_rawset(L, G);
   }
   for (const char* name :
-       {"assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
-        "tostring", "type", "rawequal", "rawget", "rawset", "rawlen", "getmetatable", "_VERSION"}) {
+       {"assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
+        "type", "rawequal", "rawget", "rawset", "rawlen", "getmetatable", "_VERSION"}) {
     lua_getfield(L, base, name);
     lua_setfield(L, G, name);
   }
+  lua_pushcfunction(L, safe_xpcall);
+  lua_setfield(L, G, "xpcall");
   lua_getfield(L, base, "setmetatable");
   lua_pushcclosure(L, safe_setmetatable, 1);
   lua_setfield(L, G, "setmetatable");
