@@ -107,12 +107,27 @@ std::vector<std::string> Engine::validate(const Routing& routing,
         check_receiver(r, where + " step " + std::to_string(i));
     if (policy.resolve_receivers)
       for (const auto& r : *policy.resolve_receivers) check_receiver(r, where + " on_resolve");
+    if (policy.steps.empty())
+      errors.push_back(where + ": has no steps, expected at least one step with receivers");
+    if (policy.repeat < 1)
+      errors.push_back(where + ": repeat is " + std::to_string(policy.repeat) +
+                       ", expected 1 or more (passes through the steps in total)");
   }
   for (const auto& [name, window] : routing.windows) {
     LocalTime t;
     std::string error;
     if (!local_time(0, window.time_zone, t, error))
       errors.push_back("time window " + name + ": " + error);
+    for (int day : window.weekdays)
+      if (day < 0 || day > 6)
+        errors.push_back("time window " + name + ": weekday " + std::to_string(day) +
+                         ", expected 0 (Sunday) to 6 (Saturday)");
+    for (const auto& [from, to] : window.minutes)
+      if (from < 0 || to > 24 * 60 || from >= to)
+        errors.push_back("time window " + name + ": minutes " + std::to_string(from) + "-" +
+                         std::to_string(to) +
+                         ", expected a range of minutes since midnight within 0-1440, start "
+                         "before end");
   }
   return errors;
 }

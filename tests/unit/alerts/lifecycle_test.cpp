@@ -409,3 +409,19 @@ TEST_CASE("a commit the journal refuses is carried by the next one, notification
   CHECK(j.state.alerts.begin()->second.state == State::firing);
   CHECK(j.state.groups.size() == 1);
 }
+
+TEST_CASE("a policy without steps and a window with impossible times are reported by name") {
+  Routing r = simple_routing();
+  Policy empty;
+  empty.name = "ghost";
+  empty.file = "rules/policies.lua";
+  empty.line = 7;
+  r.policies["ghost"] = empty;
+  r.windows["bad"] = TimeWindow{"bad", {7}, {{1200, 600}}, "UTC"};
+  const auto errors = Engine::validate(r, {"ops"});
+  REQUIRE(errors.size() == 3);
+  CHECK(errors[0] == "rules/policies.lua:7: policy ghost: has no steps, expected at least one "
+                     "step with receivers");
+  CHECK(errors[1] == "time window bad: weekday 7, expected 0 (Sunday) to 6 (Saturday)");
+  CHECK(errors[2].find("time window bad: minutes 1200-600, expected") == 0);
+}
