@@ -218,7 +218,7 @@ TEST_CASE("an escalation runs its passes, skips a step whose condition fails, te
   CHECK(e.list_groups().empty());
 }
 
-TEST_CASE("between escalation steps, changes go to who was told; an un-ack restarts at step 0") {
+TEST_CASE("between escalation steps, changes go to who was told, and an un-ack restarts at step 0") {
   MemoryJournal j;
   Engine e(j);
   e.set_rules({rule("Api")}, 0);
