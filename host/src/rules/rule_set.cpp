@@ -318,7 +318,8 @@ int s_sum(lua_State* L) {
   return push_optional(L, window_sum(window_of(L, 2)));
 }
 int s_count(lua_State* L) {
-  return push_optional(L, window_count(window_of(L, 2)));
+  lua_pushinteger(L, static_cast<lua_Integer>(window_count(window_of(L, 2))));
+  return 1;
 }
 int s_rate(lua_State* L) {
   return push_optional(L, window_rate(window_of(L, 2)));

@@ -8,7 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -106,6 +108,72 @@ int safe_xpcall(lua_State* L) {
   lua_pushboolean(L, 0);
   lua_insert(L, -2);
   return 2;
+}
+
+// Lua's pattern matcher backtracks: each repetition (*, +, -, %b) may retry at every position
+// after it, so a pattern with k of them over n bytes can take about n^k steps, times n more when
+// it is not anchored. No hook runs inside it, so string.rep("a", 600):find(".-.-.-b") would hold
+// the evaluation thread for minutes. The pattern functions therefore charge that worst case to
+// the instruction budget before they run, and refuse what the budget cannot cover. Typical uses
+// (label values, a few hundred bytes, one or two repetitions) cost next to nothing.
+constexpr double kMatchStepsPerInstruction = 8;  // a matcher step is far cheaper than a VM op
+
+double pattern_worst_case(const char* p, size_t plen, size_t n, bool plain) {
+  const double len = static_cast<double>(std::max<size_t>(n, 1));
+  if (plain) return len * static_cast<double>(std::max<size_t>(plen, 1));
+  size_t i = 0;
+  const bool anchored = plen > 0 && p[0] == '^';
+  if (anchored) i = 1;
+  int repetitions = 0;
+  while (i < plen) {
+    // One single-character class: %x, [set], %b xy (a repetition of its own), %f[set], or a char.
+    if (p[i] == '%' && i + 1 < plen && p[i + 1] == 'b') {
+      ++repetitions;
+      i += 4;
+      continue;
+    }
+    if (p[i] == '%' && i + 1 < plen && p[i + 1] == 'f') i += 2;  // a frontier: its set follows
+    if (i < plen && p[i] == '[') {
+      ++i;
+      if (i < plen && p[i] == '^') ++i;
+      if (i < plen && p[i] == ']') ++i;  // a leading ] is a member
+      while (i < plen && p[i] != ']') i += (p[i] == '%' && i + 1 < plen) ? 2 : 1;
+      ++i;
+    } else if (i < plen) {
+      i += (p[i] == '%' && i + 1 < plen) ? 2 : 1;
+    }
+    if (i < plen && (p[i] == '*' || p[i] == '+' || p[i] == '-')) {
+      ++repetitions;
+      ++i;
+    } else if (i < plen && p[i] == '?') {
+      ++i;
+    }
+  }
+  return std::pow(len, repetitions + (anchored ? 0 : 1));
+}
+
+// string.find/match/gmatch/gsub(s, pattern, ...): the original (upvalue 1) after the charge.
+int charged_pattern(lua_State* L) {
+  size_t n = 0, plen = 0;
+  luaL_checklstring(L, 1, &n);
+  const char* p = luaL_checklstring(L, 2, &plen);
+  const bool plain = lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4);  // find only
+  const double steps = pattern_worst_case(p, plen, n, plain);
+  FileState& fs = file_state(L);
+  const double charge = steps / kMatchStepsPerInstruction;
+  if (fs.budget && (charge > static_cast<double>(fs.budget) ||
+                    fs.spent + static_cast<uint64_t>(charge) > fs.budget)) {
+    fs.spent = fs.budget + 1;  // spent: the script's next instruction fails too
+    return luaL_error(L,
+                      "string pattern \"%s\" over %I bytes may take up to %f matching steps, more "
+                      "than the instruction budget left (keep patterns over long strings simple)",
+                      p, static_cast<lua_Integer>(n), steps);
+  }
+  fs.spent += static_cast<uint64_t>(charge);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
 }
 
 // setmetatable without __gc: a finalizer would run whenever the collector runs, also while the
@@ -337,6 +405,12 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");  // bytecode out, the counterpart of load's binary chunks
+  for (const char* name : {"find", "match", "gmatch", "gsub"}) {
+    lua_getfield(L, -1, name);
+    lua_pushboolean(L, std::strcmp(name, "find") == 0);  // only find has a `plain` argument
+    lua_pushcclosure(L, charged_pattern, 2);
+    lua_setfield(L, -2, name);
+  }
   lua_pop(L, 1);
   // Strings share one metatable per state; hide it so no rule can change string methods for
   // the other rules of its file (getmetatable("") gives false).

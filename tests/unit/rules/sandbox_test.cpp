@@ -359,3 +359,28 @@ TEST_CASE("sandbox: a failing file leaves the other files' rules loadable and ru
   Source src;
   CHECK(set->evaluate(0, 1000, src.source).ok);
 }
+
+TEST_CASE("sandbox: a backtracking string pattern is charged to the budget") {
+  Attempt a;
+  // Without the charge this one call takes minutes inside Lua's matcher, where no hook runs.
+  a.refused("return string.rep('a', 600):find('.-.-.-b')", "may take up to");
+  a.refused("return ('a'):rep(5000):gsub('a*a*a*b', '')", "instruction budget left");
+  a.refused("for i = 1, 1e6 do ('a'):rep(200):match('.-.-b') end", "instruction budget");
+}
+
+TEST_CASE("sandbox: everyday string patterns still work") {
+  Attempt a;
+  auto e = a.run(R"(
+    local host, port = ("db-1.example.org:9100"):match("^(.-):(%d+)$")
+    if host ~= "db-1.example.org" or port ~= "9100" then error("match") end
+    local words = {}
+    for w in ("cpu mem disk net"):gmatch("%a+") do words[#words + 1] = w end
+    if #words ~= 4 then error("gmatch") end
+    if (("a,b,,c"):gsub(",+", ";")) ~= "a;b;c" then error("gsub") end
+    if not string.find(("x"):rep(10000) .. "needle", "needle", 1, true) then error("plain") end
+    if ("%d"):find("%d", 1, true) ~= 1 then error("plain find of a magic character") end
+    return {}
+  )");
+  INFO(e.error);
+  CHECK(e.ok);
+}
