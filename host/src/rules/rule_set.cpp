@@ -1134,11 +1134,11 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
   fs.now_ms = now_ms;
   fs.current_state_ref = rule.state_ref;
   new_budget(fs);  // one budget for eval and every when/recover_when call it leads to
-  const std::string context =
-      rule.spec.file + ":" + std::to_string(rule.spec.line) + ": rule " + rule.spec.name + ": ";
   auto fail = [&](const std::string& message) {
     result.ok = false;
-    result.error = context + message;
+    // Built only here: the message context costs allocations every evaluation would pay.
+    result.error = rule.spec.file + ":" + std::to_string(rule.spec.line) + ": rule " +
+                   rule.spec.name + ": " + message;
     result.instances.clear();
     lua_settop(L, 0);
     fs.data = nullptr;
@@ -1244,13 +1244,13 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
       labels_index = lua_gettop(L);
       lua_pushnil(L);
       while (lua_next(L, labels_index)) {
-        const std::string at = "eval's result[" + std::to_string(i) + "].labels";
+        auto at = [&] { return "eval's result[" + std::to_string(i) + "].labels"; };
         if (lua_type(L, -2) != LUA_TSTRING)
-          return fail(at + ": found the key " + describe(L, -2) + ", expected label names");
+          return fail(at() + ": found the key " + describe(L, -2) + ", expected label names");
         std::string name = lua_tostring(L, -2), why;
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-          return fail(at + "." + name + " is " + describe(L, -1) + ", expected text or a number");
-        if (!store::valid_label_name(name, &why)) return fail(at + ": " + why);
+          return fail(at() + "." + name + " is " + describe(L, -1) + ", expected text or a number");
+        if (!store::valid_label_name(name, &why)) return fail(at() + ": " + why);
         lua_pushvalue(L, -1);  // tostring on a copy: lua_next needs the key untouched
         std::string v = lua_tostring(L, -1);
         lua_pop(L, 2);

@@ -255,12 +255,18 @@ int require_impl(lua_State* L) {
     text << in.rdbuf();
     const std::string chunk = text.str();
     const std::string chunk_name = "@" + path.string();
-    // The module's code is script code: capped, on the caller's budget. Its errors come back
-    // here as values (pcall), so no longjmp crosses this frame.
+    in.close();
+    // The module's code is script code: capped, on the caller's budget. Only protected calls
+    // run while capped (its argument is pushed before), so no longjmp crosses this frame.
+    lua_pushlstring(L, name.data(), name.size());
     fs.capped = true;
-    const bool ok =
-        luaL_loadbufferx(L, chunk.data(), chunk.size(), chunk_name.c_str(), "t") == LUA_OK &&
-        (lua_pushlstring(L, name.data(), name.size()), lua_pcall(L, 1, 1, 0)) == LUA_OK;
+    bool ok = luaL_loadbufferx(L, chunk.data(), chunk.size(), chunk_name.c_str(), "t") == LUA_OK;
+    if (ok) {
+      lua_insert(L, -2);  // the chunk below its argument
+      ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
+    } else {
+      lua_remove(L, -2);  // the argument; the message stays
+    }
     fs.capped = false;
     if (!ok) {
       std::string message = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error";
