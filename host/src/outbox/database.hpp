@@ -27,7 +27,7 @@ struct sqlite3_stmt;
 
 namespace vigil::outbox {
 
-// One notification in the outbox, with its delivery bookkeeping.
+// One notification in the outbox, with its delivery bookkeeping. Thread-safety: plain value.
 struct OutboxRow {
   int64_t id = 0;
   alerts::Notification notification;
@@ -42,7 +42,7 @@ struct OutboxRow {
   std::vector<std::string> tried;
 };
 
-// What one delivery attempt decided for a row.
+// What one delivery attempt decided for a row. Thread-safety: plain value.
 struct DeliveryResult {
   enum Kind { delivered, retry, failed, fallen_back } kind = delivered;
   int64_t next_attempt_ms = 0;  // retry

@@ -29,6 +29,8 @@ std::string seconds_text(int64_t ms) {
 
 }  // namespace
 
+// Thread-safety: `receiver` and `options` are fixed before the threads start; everything else
+// is guarded by `mutex`.
 struct Delivery::Lane {
   std::string receiver;
   ReceiverOptions options;  // a copy: a detached caller thread must never read the Delivery

@@ -37,6 +37,7 @@ enum class Outcome { ok, retryable, permanent };
 using DeliverFn = std::function<Outcome(const alerts::Notification&, int attempt,
                                         std::string& error, int64_t& retry_after_ms)>;
 
+// How one receiver is delivered to. Thread-safety: plain value, copied into its lane at start.
 struct ReceiverOptions {
   DeliverFn deliver;
   std::string fallback;            // receiver that gets what this one cannot deliver; "" = none
