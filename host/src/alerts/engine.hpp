@@ -48,7 +48,9 @@ struct EngineCounters {
 //  - Escalation groups (a route with a policy) run the policy's steps instead of repeats, from
 //    group_wait on; changes in between go to the receivers notified so far, at group_interval.
 //    The chain pauses while every alert of the group is silenced, inhibited or flapping, stops
-//    while all are acknowledged, and restarts from step 0 when an ack ends or a new alert joins.
+//    while all are acknowledged, and restarts from step 0 when that ends (an ack expires or is
+//    withdrawn, or an alert without an ack joins). After `repeat` passes only changes and the
+//    resolve are sent.
 //  - A notification due inside a mute window (or outside every active window) waits for the
 //    window to open.
 //  - Inactive and resolved alerts that no group still reports are forgotten after 15 minutes.
