@@ -539,6 +539,10 @@ void install_library(lua_State* L) {
   luaL_newmetatable(L, kSeriesMeta);
   luaL_newlib(L, series_methods);
   lua_setfield(L, -2, "__index");
+  // Series methods are shared by the file's rules: getmetatable(s) gives this text, not the
+  // table, so no rule can replace s:rate for the others.
+  lua_pushstring(L, kSeriesMeta);
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 
   static const luaL_Reg q[] = {{"select", guarded<q_select>},

@@ -384,3 +384,10 @@ TEST_CASE("sandbox: everyday string patterns still work") {
   INFO(e.error);
   CHECK(e.ok);
 }
+
+TEST_CASE("sandbox: series methods cannot be replaced for the file's other rules") {
+  Attempt a;
+  a.src.store.write(a.src.series("up", {{"job", "a"}}), 1, 500);
+  a.refused("getmetatable(vigil.q.select('up')[1]).__index.last = function() return 0 end",
+            "attempt to index a nil value (field '__index')");
+}
