@@ -5,11 +5,25 @@
 // so a worker abandoned at stop() still finds valid memory if its call ever returns. Observer
 // callbacks and log lines are emitted outside the state lock so a slow sink cannot stall the
 // timer. Nothing here may block on a task's call except the worker making it.
+//
+// Wake-ups are the idle cost of the host (tens of microseconds each on a small VM), so:
+// - tasks with the same interval share one random phase, and the timer wakes once per tick for
+//   all of them, not once per task;
+// - the timer sleeps in a timerfd that any thread re-arms under the state lock, so a worker can
+//   move the timer's next wake-up (a call returned before its timeout; the ready queue drained)
+//   without waking it. The timer never wakes for the timeout of a call that already returned.
+// - when due runs wait and every worker has been inside a call for kBusyGrace, replacement
+//   workers start at once rather than when those calls pass their timeout, so hung plugins delay
+//   the others by about kBusyGrace, not by their timeout.
 #include "scheduler/scheduler.hpp"
 
 #include "log/logging.hpp"
 
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -20,6 +34,7 @@
 #include <random>
 #include <shared_mutex>
 #include <stdexcept>
+#include <system_error>
 #include <utility>
 
 namespace vigil::scheduler {
@@ -29,6 +44,12 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
+
+// How long every worker must have been inside its call, with due runs waiting, before the pool
+// starts replacements for them. Below the "a hung plugin delays the others by at most 10 ms"
+// promise; above the few hundred microseconds an ordinary collect takes, so a burst of due runs
+// on a busy pool does not start threads.
+constexpr nanoseconds kBusyGrace = milliseconds(2);
 
 long long to_ms(nanoseconds d) {
   return std::chrono::duration_cast<milliseconds>(d).count();
@@ -62,6 +83,8 @@ struct Later {
 struct WorkerSlot {
   std::thread thread;
   bool in_call = false;
+  std::size_t task = 0;      // the task of the call in progress
+  TimePoint call_started{};  // when that call began
 };
 
 // Something to log and tell the observer once the state lock is released.
@@ -78,10 +101,23 @@ struct Event {
 namespace detail {
 
 // Thread-safety: every field is guarded by `mutex`, except `tasks` (whose vector is fixed once
-// start() ran), `log`, and the observer, which is guarded by `observer_mutex`.
+// start() ran), `log`, `timer_fd` (set before any thread starts), and the observer, which is
+// guarded by `observer_mutex`.
 struct State {
+  State() : timer_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) {
+    if (timer_fd < 0)
+      throw std::system_error(errno, std::generic_category(),
+                              "scheduler: cannot create its timer (timerfd_create)");
+  }
+  ~State() { ::close(timer_fd); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
   std::mutex mutex;
-  std::condition_variable timer_wake;
+  // The timer thread blocks reading it; armed (absolute, CLOCK_MONOTONIC, which steady_clock is
+  // on Linux) for the timer's next wake-up. Re-arming it does not wake the timer.
+  const int timer_fd;
+  TimePoint armed_at = TimePoint::max();  // what timer_fd is armed for; max: disarmed
   std::condition_variable work_ready;
   std::condition_variable call_done;
 
@@ -102,7 +138,7 @@ struct State {
   std::uint64_t next_worker_id = 0;
   std::size_t live = 0;   // worker threads that have not exited
   std::size_t busy = 0;   // workers inside a call
-  std::size_t stuck = 0;  // workers inside a call past its timeout
+  std::size_t stuck = 0;  // workers inside a call past its timeout (for the pool-full message)
   bool started = false;
   bool stopping = false;
   bool pool_full_reported = false;
@@ -115,6 +151,70 @@ namespace {
 using detail::State;
 
 void worker_main(std::shared_ptr<State> state, std::uint64_t id);
+
+// Caller holds state.mutex. Workers inside a call that has passed its timeout, or that has run
+// for kBusyGrace: they will not take the next due run soon.
+std::size_t stalled_workers(const State& state, TimePoint now) {
+  std::size_t n = 0;
+  for (const auto& [id, slot] : state.workers) {
+    (void)id;
+    if (slot.in_call &&
+        (now - slot.call_started >= kBusyGrace || state.tasks[slot.task]->timed_out))
+      ++n;
+  }
+  return n;
+}
+
+// Caller holds state.mutex. A timeout entry whose call has returned (or was succeeded by a newer
+// call) means nothing any more.
+bool stale(const State& state, const Entry& entry) {
+  if (entry.kind != Entry::Kind::timeout) return false;
+  const Task& task = *state.tasks[entry.task];
+  return !task.stats.running || task.call_seq != entry.call_seq;
+}
+
+// Caller holds state.mutex. When the timer must next look: the first meaningful entry of the
+// timeline, and, while due runs wait with every worker in a call, the moment the next of those
+// calls has been running for kBusyGrace (relieve() may then start a replacement). Stale timeout
+// entries at the front are dropped here, so no thread ever wakes for them.
+TimePoint next_wake(State& state) {
+  if (state.stopping || !state.retired.empty()) return TimePoint::min();
+  while (!state.timeline.empty() && stale(state, state.timeline.top())) state.timeline.pop();
+  TimePoint wake = state.timeline.empty() ? TimePoint::max() : state.timeline.top().at;
+  if (!state.ready.empty() && state.busy >= state.live) {
+    // Only calls still younger than kBusyGrace: the older ones were counted by relieve() already
+    // (waking for them again would spin while the pool is at its cap).
+    const TimePoint now = Clock::now();
+    for (const auto& [id, slot] : state.workers) {
+      (void)id;
+      const TimePoint stalls_at = slot.call_started + kBusyGrace;
+      if (slot.in_call && !state.tasks[slot.task]->timed_out && stalls_at > now)
+        wake = std::min(wake, stalls_at);
+    }
+  }
+  return wake;
+}
+
+// Caller holds state.mutex. Points the timer at next_wake(); a system call only when that moved.
+// TimePoint::min() means at once.
+void rearm(State& state) {
+  const TimePoint wake = next_wake(state);
+  if (wake == state.armed_at) return;
+  itimerspec spec{};
+  if (wake == TimePoint::min()) {
+    spec.it_value.tv_nsec = 1;  // relative: fires now
+    ::timerfd_settime(state.timer_fd, 0, &spec, nullptr);
+  } else {
+    if (wake != TimePoint::max()) {
+      const auto ns = std::max<nanoseconds::rep>(nanoseconds(wake.time_since_epoch()).count(),
+                                                 1);  // 0 would disarm
+      spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+      spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+    }
+    ::timerfd_settime(state.timer_fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+  state.armed_at = wake;
+}
 
 // Caller holds state->mutex.
 bool spawn_worker(const std::shared_ptr<State>& state) {
@@ -199,8 +299,10 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
   std::unique_lock lock(state->mutex);
   for (;;) {
     if (state->stopping) break;
-    // A replacement worker retires once the hung call it stood in for has returned.
-    if (state->live - state->stuck > state->target) break;
+    // A replacement worker retires once the pool has more free workers than it should.
+    if (state->live > state->target &&
+        state->live - stalled_workers(*state, Clock::now()) > state->target)
+      break;
     if (state->ready.empty()) {
       state->work_ready.wait(lock);
       continue;
@@ -213,13 +315,16 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
     const std::uint64_t seq = ++task->call_seq;
     const TimePoint started = Clock::now();
     task->call_started = started;
-    const TimePoint deadline = started + task->spec.timeout;
-    const bool earliest = state->timeline.empty() || deadline < state->timeline.top().at;
-    state->timeline.push({deadline, Entry::Kind::timeout, index, seq});
-    if (earliest) state->timer_wake.notify_one();
+    state->timeline.push({started + task->spec.timeout, Entry::Kind::timeout, index, seq});
     ++state->busy;
-    if (auto slot = state->workers.find(id); slot != state->workers.end())
+    if (auto slot = state->workers.find(id); slot != state->workers.end()) {
       slot->second.in_call = true;
+      slot->second.task = index;
+      slot->second.call_started = started;
+    }
+    // The timeout may come before the timer's next wake-up, or the pool may just have filled up
+    // with runs still waiting.
+    rearm(*state);
     lock.unlock();
 
     std::string failure;
@@ -256,15 +361,21 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
       task->rerun_requested = false;
       enqueue(*state, index);
     }
+    // This call's timeout entry may be what the timer sleeps for: move it on, without a wake-up.
+    if (!state->timeline.empty() && state->timeline.top().kind == Entry::Kind::timeout &&
+        state->timeline.top().task == index)
+      rearm(*state);
     state->call_done.notify_all();
     lock.unlock();
     emit(*state, events);
     lock.lock();
   }
   --state->live;
+  // A retiring worker may have been woken for a queued run: pass that wake-up on.
+  if (!state->ready.empty()) state->work_ready.notify_one();
   if (auto slot = state->workers.find(id); slot != state->workers.end()) {
     state->retired.push_back(id);
-    state->timer_wake.notify_one();
+    rearm(*state);  // at once: the timer joins retired threads
   }
   state->call_done.notify_all();
 }
@@ -296,7 +407,7 @@ void on_timeout(const std::shared_ptr<State>& state, const Entry& entry,
   ++task.stats.timeouts;
   ++state->stuck;
   events.push_back({Event::Kind::timeout, entry.task, {}, {}});
-  if (state->live - state->stuck >= state->target) return;
+  if (state->live - stalled_workers(*state, Clock::now()) >= state->target) return;
   if (state->live < state->cap) {
     spawn_worker(state);
   } else if (!state->pool_full_reported) {
@@ -309,6 +420,19 @@ void on_timeout(const std::shared_ptr<State>& state, const Entry& entry,
                           "is at its cap of " +
                           std::to_string(state->cap) + " threads, so due runs wait"});
   }
+}
+
+// Caller holds state->mutex. Due runs are waiting and no worker is free: if fewer than `target`
+// workers are in calls younger than kBusyGrace (the others look hung), start replacements now
+// instead of when those calls pass their timeout, up to the pool's cap. They retire once they
+// are more than the pool needs (worker_main).
+void relieve(const std::shared_ptr<State>& state, TimePoint now) {
+  if (state->ready.empty() || state->busy < state->live) return;
+  const std::size_t fresh = state->live - stalled_workers(*state, now);
+  if (fresh >= state->target) return;
+  std::size_t wanted = std::min(state->ready.size(), state->target - fresh);
+  while (wanted-- > 0 && state->live < state->cap)
+    if (!spawn_worker(state)) break;
 }
 
 void timer_main(std::shared_ptr<State> state) {
@@ -331,26 +455,32 @@ void timer_main(std::shared_ptr<State> state) {
       lock.lock();
       continue;
     }
-    if (state->timeline.empty()) {
-      state->timer_wake.wait(lock);
-      continue;
-    }
+    // Everything due by now, in one wake-up.
     const TimePoint now = Clock::now();
-    const Entry next = state->timeline.top();
-    if (next.at > now) {
-      state->timer_wake.wait_until(lock, next.at);
-      continue;
+    while (!state->timeline.empty() && state->timeline.top().at <= now) {
+      const Entry next = state->timeline.top();
+      state->timeline.pop();
+      if (next.kind == Entry::Kind::due)
+        on_due(*state, next, now, events);
+      else
+        on_timeout(state, next, events);
     }
-    state->timeline.pop();
-    if (next.kind == Entry::Kind::due)
-      on_due(*state, next, now, events);
-    else
-      on_timeout(state, next, events);
+    relieve(state, now);
     if (!events.empty()) {
       lock.unlock();
       emit(*state, events);
       lock.lock();
+      continue;
     }
+    // Whoever changes what the timer waits for re-arms it under the lock, so nothing is missed
+    // between here and the read: an expiry that happens meanwhile is kept by the timerfd.
+    state->armed_at = TimePoint{};  // forces rearm() to set it: the expiry was just consumed
+    rearm(*state);
+    lock.unlock();
+    std::uint64_t expirations = 0;
+    while (::read(state->timer_fd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
+    }
+    lock.lock();
   }
 }
 
@@ -401,20 +531,28 @@ void Scheduler::start() {
   if (state_->stopping) throw std::logic_error("scheduler: start() called after stop()");
   state_->started = true;
 
+  // One random phase per (interval, jitter): tasks that share an interval share their ticks, so
+  // the timer and the pool wake once per tick rather than once per task, while hosts of a fleet
+  // still start at different moments.
   std::mt19937_64 random(std::random_device{}());
+  std::map<std::pair<milliseconds::rep, double>, nanoseconds> phases;
   const TimePoint now = Clock::now();
   for (std::size_t i = 0; i < state_->tasks.size(); ++i) {
     const TaskSpec& spec = state_->tasks[i]->spec;
-    const double span = spec.jitter * static_cast<double>(nanoseconds(spec.interval).count());
-    nanoseconds offset{0};
-    if (span >= 1.0)
-      offset = nanoseconds(static_cast<nanoseconds::rep>(
-          std::floor(std::uniform_real_distribution<double>(0.0, span)(random))));
-    state_->timeline.push({now + offset, Entry::Kind::due, i, 0});
+    auto [phase, fresh] = phases.try_emplace({spec.interval.count(), spec.jitter});
+    if (fresh) {
+      const double span = spec.jitter * static_cast<double>(nanoseconds(spec.interval).count());
+      phase->second = nanoseconds{0};
+      if (span >= 1.0)
+        phase->second = nanoseconds(static_cast<nanoseconds::rep>(
+            std::floor(std::uniform_real_distribution<double>(0.0, span)(random))));
+    }
+    state_->timeline.push({now + phase->second, Entry::Kind::due, i, 0});
   }
   for (std::size_t i = 0; i < state_->target; ++i) spawn_worker(state_);
   if (state_->live == 0)
     state_->log->error("scheduler: no worker thread could be started; no task will run");
+  rearm(*state_);
   timer_ = std::thread(timer_main, state_);
 }
 
@@ -423,10 +561,12 @@ void Scheduler::run_now(std::size_t task) {
   checked(*state_, task, "run_now");
   if (state_->stopping) return;
   Task& t = *state_->tasks[task];
-  if (t.stats.running)
+  if (t.stats.running) {
     t.rerun_requested = true;
-  else if (!t.queued)
+  } else if (!t.queued) {
     enqueue(*state_, task);
+    rearm(*state_);  // the pool may be full of hung calls
+  }
 }
 
 std::vector<std::string> Scheduler::stop(milliseconds deadline) {
@@ -438,7 +578,7 @@ std::vector<std::string> Scheduler::stop(milliseconds deadline) {
   state_->ready.clear();
   for (auto& task : state_->tasks) task->rerun_requested = false;
   state_->timeline = {};
-  state_->timer_wake.notify_all();
+  rearm(*state_);  // at once: the timer sees `stopping` and leaves
   state_->work_ready.notify_all();
   lock.unlock();
   if (timer_.joinable()) timer_.join();

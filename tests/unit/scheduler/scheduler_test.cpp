@@ -1,5 +1,6 @@
-// Unit tests for vigil::scheduler: repeated runs, hung calls and the replacement worker, stop()
-// with a call that never returns, run_now, exceptions and first-run jitter.
+// Unit tests for vigil::scheduler: repeated runs, hung calls and the replacement workers (at a
+// timeout and as soon as due runs find every worker hung), stop() with a call that never
+// returns, run_now, exceptions, and first-run phases (shared per interval, random per scheduler).
 //
 // Timing is asserted only loosely (machines are noisy): tests wait for an outcome with a generous
 // limit rather than sleeping a fixed time and counting. Tasks capture shared_ptrs, never stack
@@ -297,7 +298,8 @@ TEST_CASE("exceptions from a task are contained and do not kill the pool", "[sch
   CHECK(scheduler.stop(1s).empty());
 }
 
-TEST_CASE("jitter spreads first runs over a fraction of the interval", "[scheduler]") {
+TEST_CASE("tasks with the same interval share one random phase within the jitter budget",
+          "[scheduler]") {
   struct FirstRuns {
     std::mutex mutex;
     std::vector<Clock::time_point> at = std::vector<Clock::time_point>(10);
@@ -328,13 +330,100 @@ TEST_CASE("jitter spreads first runs over a fraction of the interval", "[schedul
   }));
   scheduler.stop(1s);
 
-  std::set<long long> millis;
-  for (auto at : first->at) {
-    millis.insert(std::chrono::duration_cast<std::chrono::milliseconds>(at - started).count());
-    // Offsets are below jitter * interval = 500ms; the slack covers a slow machine.
-    CHECK(at - started < 500ms + 1s);
+  const auto [earliest, latest] = std::minmax_element(first->at.begin(), first->at.end());
+  // Offsets are below jitter * interval = 500ms; the slack covers a slow machine.
+  CHECK(*latest - started < 500ms + 1s);
+  // One tick for all ten: they start together, not spread over the 500ms (the slack covers
+  // four workers taking ten runs on a slow machine).
+  CHECK(*latest - *earliest < 200ms);
+}
+
+TEST_CASE("each scheduler draws its own phase, so hosts do not all start at once", "[scheduler]") {
+  struct FirstRun {
+    std::mutex mutex;
+    Clock::time_point at{};
+  };
+  std::vector<std::chrono::nanoseconds> offsets;
+  for (int round = 0; round < 4; ++round) {
+    auto first = std::make_shared<FirstRun>();
+    Scheduler scheduler(1);
+    TaskSpec spec;
+    spec.name = "collector_phase:x";
+    spec.interval = 200ms;
+    spec.timeout = 1s;
+    spec.jitter = 1.0;
+    spec.run = [first] {
+      std::lock_guard lock(first->mutex);
+      if (first->at == Clock::time_point{}) first->at = Clock::now();
+    };
+    scheduler.add(spec);
+    const auto started = Clock::now();
+    scheduler.start();
+    REQUIRE(eventually([&] {
+      std::lock_guard lock(first->mutex);
+      return first->at != Clock::time_point{};
+    }));
+    scheduler.stop(1s);
+    offsets.push_back(first->at - started);
   }
-  CHECK(millis.size() > 1);
+  const auto [lo, hi] = std::minmax_element(offsets.begin(), offsets.end());
+  // Four draws from [0, 200ms) all within 2ms of each other: about one chance in 10^5.
+  CHECK(*hi - *lo > 2ms);
+}
+
+TEST_CASE(
+    "when every worker is in a hung call, due runs start on a replacement before the "
+    "calls time out",
+    "[scheduler]") {
+  auto events = std::make_shared<Events>();
+  auto release = std::make_shared<std::latch>(1);
+  auto other = std::make_shared<std::atomic<int>>(0);
+  Scheduler scheduler(2, observe(events));
+  for (int i = 0; i < 2; ++i) {
+    TaskSpec hung;
+    hung.name = "check_hang:" + std::to_string(i);
+    hung.interval = 1h;
+    hung.timeout = 1h;  // nothing relies on the timeout to free a worker
+    hung.jitter = 0.0;
+    hung.run = [release] { release->wait(); };
+    scheduler.add(hung);
+  }
+  const size_t o = scheduler.add(counting_task("collector_ok:fine", 20ms, other));
+  scheduler.start();
+
+  REQUIRE(eventually([&] { return *other >= 5; }));
+  CHECK(scheduler.busy_workers() >= 2);
+  CHECK(scheduler.worker_count() >= 3);
+  CHECK(scheduler.worker_count() <= 2 * (1 + Scheduler::kExtraWorkersPerWorker));
+  CHECK(events->get(events->timeouts, 0) == 0);
+  CHECK(events->get(events->timeouts, 1) == 0);
+  CHECK(scheduler.stats(o).timeouts == 0);
+
+  release->count_down();
+  // Once the calls return the pool shrinks back to its size.
+  CHECK(eventually([&] { return scheduler.worker_count() == 2; }));
+  CHECK(scheduler.stop(2s).empty());
+}
+
+TEST_CASE("a timeout shorter than the time to the next run is still reported when it passes",
+          "[scheduler]") {
+  auto events = std::make_shared<Events>();
+  auto release = std::make_shared<std::latch>(1);
+  Scheduler scheduler(1, observe(events));
+  TaskSpec hung;
+  hung.name = "check_hang:rare";
+  hung.interval = 1h;
+  hung.timeout = 50ms;
+  hung.jitter = 0.0;
+  hung.run = [release] { release->wait(); };
+  const size_t h = scheduler.add(hung);
+  scheduler.start();
+  // Nothing else is due for an hour: the timer must wake for this call's timeout alone.
+  REQUIRE(eventually([&] { return events->get(events->timeouts, h) == 1; }));
+  CHECK(scheduler.stats(h).running);
+  release->count_down();
+  REQUIRE(eventually([&] { return scheduler.stats(h).runs == 1; }));
+  CHECK(scheduler.stop(1s).empty());
 }
 
 TEST_CASE("unusable task specs and misuse are refused with an actionable message", "[scheduler]") {
