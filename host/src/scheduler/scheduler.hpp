@@ -4,7 +4,9 @@
 //
 // One timer thread keeps the next due time of every task; worker threads take due tasks and call
 // them. A call that passes its timeout is reported once and its task is skipped until the call
-// returns; the pool starts a replacement worker so that a hung plugin cannot starve the others.
+// returns. When due runs wait and every worker has been inside a call for a couple of
+// milliseconds, the pool starts replacement workers at once (not at the calls' timeout), so hung
+// plugins cannot starve the others.
 // This file must never let a task run twice at once, never wait on a hung call past stop()'s
 // deadline, and never let a task's exception escape a worker thread.
 #pragma once
@@ -25,7 +27,8 @@ struct TaskSpec {
   std::string name;                    // "collector_cpu:cpu", used in every log line
   std::chrono::milliseconds interval;  // > 0
   std::chrono::milliseconds timeout;   // > 0
-  // In [0, 1]. The first run starts at a random offset in [0, jitter*interval) after start();
+  // In [0, 1]. The first run starts at a random offset in [0, jitter*interval) after start(),
+  // drawn once per (interval, jitter) so that tasks with the same interval share their ticks;
   // later runs keep that phase (next = previous planned start + interval), so they never drift.
   double jitter = 0.1;
   // The call. Runs on a worker thread, never twice at once. It may outlive stop() if it hangs, so
