@@ -470,7 +470,22 @@ void Database::set_outbox_retention(int64_t ms) {
   outbox_retention_ms_ = ms;
 }
 
+void Database::set_commit_listener(std::function<void()> listener) {
+  std::lock_guard lock(listener_mutex_);
+  listener_ = std::move(listener);
+}
+
 bool Database::commit(const alerts::Batch& batch, std::string& error) {
+  if (batch.empty()) return true;
+  if (!commit_locked(batch, error)) return false;
+  if (!batch.notifications.empty()) {
+    std::lock_guard lock(listener_mutex_);
+    if (listener_) listener_();
+  }
+  return true;
+}
+
+bool Database::commit_locked(const alerts::Batch& batch, std::string& error) {
   std::lock_guard lock(mutex_);
   if (!exec("BEGIN IMMEDIATE", error)) {
     error = file_ + ": cannot start a transaction: " + error;

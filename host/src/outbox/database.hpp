@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,9 +103,16 @@ class Database : public alerts::Journal {
   const std::string& file() const { return file_; }
   int schema_version();
 
+  // Called on the committing thread right after a commit that queued notifications, outside the
+  // connection's lock, so delivery starts without waiting for anyone to call wake(). It must be
+  // quick and must not call back into this Database. Empty clears it; once cleared, it is never
+  // called again (clearing waits for a call in progress).
+  void set_commit_listener(std::function<void()> listener);
+
  private:
   Database() = default;
   bool exec(const char* sql, std::string& error);
+  bool commit_locked(const alerts::Batch& batch, std::string& error);
   bool migrate(int from, std::string& error);
   // A cached prepared statement for `sql` (a string literal: cached by address), or nullptr.
   sqlite3_stmt* statement(const char* sql);
@@ -113,6 +121,8 @@ class Database : public alerts::Journal {
   sqlite3* db_ = nullptr;
   std::string file_;
   std::mutex mutex_;
+  std::mutex listener_mutex_;  // taken after mutex_ is released, never the other way round
+  std::function<void()> listener_;
   std::unordered_map<const char*, sqlite3_stmt*> statements_;
   size_t history_per_alert_ = 200;
   int64_t history_max_age_ms_ = 30LL * 86'400'000;

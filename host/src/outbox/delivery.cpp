@@ -285,6 +285,8 @@ void Delivery::start() {
     lane->caller = std::thread([lane] { caller_loop<Lane, Answer>(lane); });
     lane->worker = std::thread([this, l = lane.get()] { run(*l); });
   }
+  // The engine's commit wakes the lanes itself: fire-to-delivery does not wait for its caller.
+  db_.set_commit_listener([this] { wake(); });
 }
 
 Delivery::Answer Delivery::call(Lane& l, const OutboxRow& row) {
@@ -415,6 +417,7 @@ void Delivery::wake(const std::string& receiver) {
 
 bool Delivery::stop(std::chrono::milliseconds deadline) {
   if (lanes_.empty()) return true;
+  db_.set_commit_listener({});  // after this no commit touches lanes_
   for (auto& lane : lanes_) {
     std::lock_guard lock(lane->mutex);
     lane->stopping = true;

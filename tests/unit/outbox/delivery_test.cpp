@@ -291,6 +291,25 @@ TEST_CASE("the threaded worker delivers what is committed after a wake") {
   CHECK(*keys == std::vector<std::string>{"k0", "k1", "k2", "k3", "k4"});  // once each, in order
 }
 
+TEST_CASE("a commit alone starts delivery, without anyone calling wake") {
+  TempDir dir;
+  auto db = open_db(dir.db());
+  auto got = std::make_shared<std::atomic<int>>(0);
+  Delivery d(*db);
+  d.set_receivers(
+      {{"ops", receiver([got](const alerts::Notification&, int, std::string&, int64_t&) {
+          ++*got;
+          return Outcome::ok;
+        })}});
+  d.start();
+  // Let the idle worker settle into its long wait (nothing is pending: it would sleep a minute).
+  REQUIRE(eventually([&] { return db->depth() == 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  queue(*db, {note("k1", "ops", wall_ms())});
+  CHECK(eventually([&] { return *got == 1; }));
+  CHECK(d.stop(std::chrono::seconds(5)));
+}
+
 namespace {
 
 // A receiver that blocks until released; shared so a detached caller thread may outlive a test's
