@@ -7,7 +7,17 @@
 // carry node_exporter 1.5's names, labels and help texts. The health check judges the used
 // percentage of the same mounts (or of configured paths). This file must never call statvfs on
 // the calling thread, nor ask a stuck mount again before its previous call has returned.
+//
+// Printing the mount table is most of what a collect costs the kernel, so the table is read again
+// only when it changed: an open procfs mounts file reports POLLPRI once after each change to its
+// mount namespace (proc_namespace.c, mounts_poll). A mounts file that is not procfs (a test
+// fixture) is read at every collect.
 #include <vigil/sdk.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <map>
@@ -47,6 +57,42 @@ bool valid_percent(double v) {
   return v >= 0 && v <= 100;
 }
 
+constexpr long kProcSuperMagic = 0x9fa0;  // PROC_SUPER_MAGIC, <linux/magic.h>
+
+// An open procfs mounts file, polled to learn whether the mount table changed since the last
+// look. Thread-safety: none; the plugin uses it under its mutex.
+class MountWatch {
+ public:
+  MountWatch() = default;
+  MountWatch(const MountWatch&) = delete;
+  MountWatch& operator=(const MountWatch&) = delete;
+  ~MountWatch() { close(); }
+
+  // Watches `path` if it is a procfs file; otherwise changed() always says yes. Call before
+  // reading the table, so that a change after the open is never missed.
+  void open(const std::string& path) {
+    close();
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct statfs fs {};
+    if (fd_ >= 0 && (::fstatfs(fd_, &fs) != 0 || static_cast<long>(fs.f_type) != kProcSuperMagic))
+      close();
+  }
+  // True when the table may have changed since the previous call (or cannot be watched).
+  bool changed() {
+    if (fd_ < 0) return true;
+    pollfd p{fd_, POLLPRI, 0};
+    if (::poll(&p, 1, 0) < 0) return true;
+    return (p.revents & (POLLPRI | POLLERR | POLLNVAL)) != 0;
+  }
+
+ private:
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+};
+
 }  // namespace
 
 // One instance per configured "collector_filesystem" entry: a collector and a health check.
@@ -74,6 +120,8 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
       }
       host().debug("reading " + mounts_path_ + " because " + first_error);
     }
+    watch_.open(mounts_path_);
+    have_table_ = false;  // the first collect reads it, after the watch began
 
     MountFilter::Patterns patterns;
     patterns.mount_points_include = config.string("mount_points_include");
@@ -246,10 +294,15 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
     bool seen = false;
   };
 
-  // Reads the mount table; parses and filters it again only when its text changed.
+  // Reads the mount table when it may have changed; parses and filters it again only when its
+  // text did.
   Status load_mounts() {
+    if (have_table_ && !watch_.changed()) return Status::ok();
     std::string error;
-    if (!procfs::read_file(mounts_path_, text_, error)) return Status::unavailable(error);
+    if (!procfs::read_file(mounts_path_, text_, error)) {
+      have_table_ = false;  // and read again next time, whatever the watch says
+      return Status::unavailable(error);
+    }
     if (have_table_ && text_ == last_text_) return Status::ok();
     if (!parse_mounts(text_, rootfs_, parsed_, error))
       return Status::unavailable(mounts_path_ + ": " + error);
@@ -324,6 +377,7 @@ class FilesystemPlugin final : public Collector, public HealthCheck {
   std::vector<std::string> check_paths_;
   std::unique_ptr<MountStatter> statter_;
 
+  MountWatch watch_;
   std::string text_, last_text_;
   bool have_table_ = false;
   std::vector<MountEntry> parsed_, included_;
