@@ -37,12 +37,28 @@ void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 void budget_hook(lua_State* L, lua_Debug*) {
   FileState& fs = file_state(L);
   // Only script code runs hooks, and script code runs capped; this closes the cap again should a
   // library function ever have unwound by longjmp past guarded<>'s restore.
   fs.capped = true;
   fs.spent += static_cast<uint64_t>(fs.hook_every);
+  if (fs.deadline_ns && fs.hook_every != 1 && steady_ns() > fs.deadline_ns) {
+    fs.spent = fs.budget + 1;  // from here on as if the budget were spent
+    fs.hook_every = 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    luaL_where(L, 0);
+    lua_pushfstring(L, "time limit of %I ms exceeded (an endless loop, or costly library calls?)",
+                    static_cast<lua_Integer>(fs.time_limit_ms));
+    lua_concat(L, 2);
+    lua_error(L);
+  }
   if (fs.budget && fs.spent > fs.budget) {
     // From now on every instruction fails, so `while true do pcall(loop) end` cannot catch the
     // error and carry on: the next instruction after the pcall fails again, up to the host.
@@ -174,6 +190,28 @@ int charged_pattern(lua_State* L) {
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
   return lua_gettop(L);
+}
+
+// table.move(a1, f, e, t [, a2]) loops e - f + 1 times in C whatever the tables hold, so
+// table.move({}, 1, 1e12, 1) would run for hours on one instruction: the count is charged to the
+// budget like a pattern's worst case, one instruction per element.
+int charged_move(lua_State* L) {
+  const lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+  FileState& fs = file_state(L);
+  if (e >= f) {
+    const double count = static_cast<double>(e) - static_cast<double>(f) + 1;
+    if (fs.budget && (count > static_cast<double>(fs.budget) ||
+                      fs.spent + static_cast<uint64_t>(count) > fs.budget)) {
+      fs.spent = fs.budget + 1;
+      return luaL_error(L, "table.move of %f elements is more than the instruction budget left",
+                        count);
+    }
+    fs.spent += static_cast<uint64_t>(count);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
 }
 
 // setmetatable without __gc: a finalizer would run whenever the collector runs, also while the
@@ -359,6 +397,7 @@ std::optional<std::string> opt_string(lua_State* L, int index, const char* what)
 bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
   fs.limit_bytes = limits.memory_limit_bytes;
   fs.budget = limits.instruction_budget;
+  fs.time_limit_ms = limits.time_limit_ms;
   fs.script_dirs = limits.script_dirs;
   fs.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
@@ -428,6 +467,9 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
   }
   lua_pop(L, 1);
   luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+  lua_getfield(L, -1, "move");
+  lua_pushcclosure(L, charged_move, 1);
+  lua_setfield(L, -2, "move");
   luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
   luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
   lua_settop(L, 0);
@@ -454,6 +496,7 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
 
 void new_budget(FileState& fs) {
   fs.spent = 0;
+  fs.deadline_ns = fs.time_limit_ms > 0 ? steady_ns() + fs.time_limit_ms * 1'000'000 : 0;
   if (fs.hook_every != kHookEvery) {
     fs.hook_every = kHookEvery;
     lua_sethook(fs.L, budget_hook, LUA_MASKCOUNT, kHookEvery);

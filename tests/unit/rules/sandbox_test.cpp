@@ -391,3 +391,25 @@ TEST_CASE("sandbox: series methods cannot be replaced for the file's other rules
   a.refused("getmetatable(vigil.q.select('up')[1]).__index.last = function() return 0 end",
             "attempt to index a nil value (field '__index')");
 }
+
+TEST_CASE("sandbox: a loop of costly library calls hits the time limit") {
+  Attempt a;
+  a.limits.instruction_budget = 0;  // no instruction budget: only the time limit can stop it
+  a.limits.time_limit_ms = 200;
+  // Each insert at the front shifts 200,000 elements in C for a handful of instructions.
+  a.refused(
+      "local t = {} for i = 1, 2e5 do t[i] = i end "
+      "for i = 1, 1e9 do table.insert(t, 1, i) table.remove(t) end",
+      "escape.lua:2: time limit of 200 ms exceeded");
+}
+
+TEST_CASE("sandbox: table.move over a huge range is charged to the budget") {
+  Attempt a;
+  a.refused("table.move({}, 1, 1e12, 1, {})",
+            "table.move of 1000000000000.0 elements is more than the");
+  auto e = a.run(
+      "local t = table.move({ 1, 2, 3 }, 1, 3, 2) "
+      "if t[4] ~= 3 then error('move broken') end return {}");
+  INFO(e.error);
+  CHECK(e.ok);
+}
