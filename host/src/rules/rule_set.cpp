@@ -242,7 +242,9 @@ const std::vector<SeriesRef>& selection(FileState& fs, const std::string& text) 
 FileState& evaluating(lua_State* L) {
   FileState& fs = file_state(L);
   if (!fs.data)
-    throw LuaFailure{"the query library works only inside a rule's eval, not while the file loads"};
+    throw LuaFailure{
+        "the query library works only inside a rule's eval (not while the file loads, nor in "
+        "a policy step's condition)"};
   return fs;
 }
 

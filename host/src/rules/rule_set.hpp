@@ -25,9 +25,9 @@ namespace vigil::rules {
 struct Limits {
   uint64_t instruction_budget = 10'000'000;  // per evaluation (and per file load)
   size_t memory_limit_bytes = 64u << 20;     // per Lua state
-  // Per evaluation (and per file load), on the steady clock: what the instruction budget cannot
-  // see, library calls that each do much work for few instructions (table.insert(t, 1, x) in a
-  // loop over a large table). Checked every 1,000 instructions. 0 = none.
+  // CPU time per evaluation (and per file load): what the instruction budget cannot see, library
+  // calls that each do much work for few instructions (table.insert(t, 1, x) in a loop over a
+  // large table). Checked every 1,000 instructions, counted from the first check. 0 = none.
   int64_t time_limit_ms = 2'000;
   std::vector<std::filesystem::path> script_dirs;
   int64_t default_interval_ms = 30'000;

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -43,13 +44,37 @@ int64_t steady_ns() {
       .count();
 }
 
+int64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Whether the evaluation used up its time. The limit is CPU time of this thread, so a busy
+// machine that keeps the thread waiting never fails a rule; the steady clock (cheap) says when
+// to look, the thread's CPU clock (a system call) is read only at the first hook and then when
+// the steady deadline has passed, which then moves on by what is left.
+bool out_of_time(FileState& fs) {
+  if (!fs.deadline_ns) return false;
+  if (!fs.cpu_start_ns) {
+    fs.cpu_start_ns = thread_cpu_ns();
+    return false;
+  }
+  const int64_t now = steady_ns();
+  if (now <= fs.deadline_ns) return false;
+  const int64_t left = fs.time_limit_ms * 1'000'000 - (thread_cpu_ns() - fs.cpu_start_ns);
+  if (left <= 0) return true;
+  fs.deadline_ns = now + left;
+  return false;
+}
+
 void budget_hook(lua_State* L, lua_Debug*) {
   FileState& fs = file_state(L);
   // Only script code runs hooks, and script code runs capped; this closes the cap again should a
   // library function ever have unwound by longjmp past guarded<>'s restore.
   fs.capped = true;
   fs.spent += static_cast<uint64_t>(fs.hook_every);
-  if (fs.deadline_ns && fs.hook_every != 1 && steady_ns() > fs.deadline_ns) {
+  if (fs.hook_every != 1 && out_of_time(fs)) {
     fs.spent = fs.budget + 1;  // from here on as if the budget were spent
     fs.hook_every = 1;
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
@@ -497,6 +522,7 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
 void new_budget(FileState& fs) {
   fs.spent = 0;
   fs.deadline_ns = fs.time_limit_ms > 0 ? steady_ns() + fs.time_limit_ms * 1'000'000 : 0;
+  fs.cpu_start_ns = 0;  // read at the first hook: most evaluations never reach one
   if (fs.hook_every != kHookEvery) {
     fs.hook_every = kHookEvery;
     lua_sethook(fs.L, budget_hook, LUA_MASKCOUNT, kHookEvery);

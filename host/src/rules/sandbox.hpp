@@ -39,7 +39,8 @@ struct FileState {
   uint64_t budget = 0, spent = 0;  // instructions for the current evaluation
   int hook_every = 0;              // instructions between budget checks (1 once exceeded)
   int64_t time_limit_ms = 0;       // per evaluation, on the steady clock (0 = none)
-  int64_t deadline_ns = 0;         // steady clock, for the current evaluation (0 = none)
+  int64_t deadline_ns = 0;         // steady clock: when to look at the CPU time (0 = no limit)
+  int64_t cpu_start_ns = 0;        // this thread's CPU clock at the evaluation's first hook
   std::vector<std::filesystem::path> script_dirs;
   // While evaluating: what the query library reads, and the time it reads at (os.time,
   // os.date and vigil.now too). While the file loads, now_ms is the host's clock.
