@@ -190,6 +190,31 @@ Status Publisher::write_all(Source& src) {
   return Status::ok();
 }
 
+// Whether `e` has the source's current series, name for name and label for label, in the same
+// order. Final labels depend only on a series' own labels and the options, so equal own labels
+// under equal options are equal final labels: no relabelling, hashing or index probe is needed,
+// and the old generation's checks (no duplicates, no other source's series) still hold.
+bool Publisher::same_series(const Source& src, const Exposition& e,
+                            const PublishOptions& options) const {
+  if (src.entries.empty() || src.entries.size() != e.series_count() || !(src.options == options))
+    return false;
+  const Exposition& old = src.exposition;
+  const Entry* entry = src.entries.data();
+  for (const Family& f : e.families()) {
+    for (const Series& s : f.series) {
+      const Family& of = old.families()[entry->family];
+      const Series& os = of.series[entry->series];
+      ++entry;
+      if (of.name != f.name || of.type != f.type || os.labels_count != s.labels_count) return false;
+      for (uint32_t i = 0; i < s.labels_count; ++i) {
+        const Label a = e.label(s, i), b = old.label(os, i);
+        if (a.name != b.name || a.value != b.value) return false;
+      }
+    }
+  }
+  return true;
+}
+
 Status Publisher::publish(const std::string& source, Exposition exposition,
                           const PublishOptions& options) {
   auto found = sources_.find(source);
@@ -236,6 +261,21 @@ Status Publisher::publish(const std::string& source, Exposition exposition,
                                       std::string(metric_type_name(f.type)) + " " + name + ": " +
                                       (buffer[0] != '\0' ? buffer : status_name(status)));
     }
+  }
+
+  // 2a. The common case: the same series as last time, in the same order (a job rewriting its
+  //     values in place). Then every handle is kept and the index already holds every entry at
+  //     its position, so nothing is probed, registered or unregistered.
+  if (same_series(src, e, options)) {
+    uint32_t pos = 0;
+    for (uint32_t fi = 0; fi < families.size(); ++fi)
+      for (uint32_t si = 0; si < families[fi].series.size(); ++si, ++pos) {
+        src.entries[pos].family = fi;
+        src.entries[pos].series = si;
+      }
+    src.exposition = std::move(exposition);
+    src.family_ids = std::move(family_ids);
+    return write_all(src);
   }
 
   // 2. Series: keep the handles of series the source already had, refuse duplicates of other

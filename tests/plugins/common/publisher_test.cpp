@@ -161,6 +161,46 @@ TEST_CASE(
   CHECK_FALSE(p.contains("src"));
 }
 
+TEST_CASE(
+    "publisher: the same series again in the same order keep their handles, and the source's "
+    "series stay known to the other sources") {
+  FakeHost host;
+  auto inst = host.create(probe_descriptor());
+  Publisher& p = publisher_of(inst);
+  REQUIRE(p.publish("src", parse("a{x=\"1\"} 1\na{x=\"2\"} 2\nb 3\n")).is_ok());
+  const uint64_t registrations = host.registrations();
+  REQUIRE(p.publish("src", parse("a{x=\"1\"} 10\na{x=\"2\"} 20\nb 30\n")).is_ok());
+  CHECK(host.registrations() == registrations);
+  CHECK(host.value("a", {{"x", "1"}}) == 10);
+  CHECK(host.value("a", {{"x", "2"}}) == 20);
+  CHECK(host.value("b") == 30);
+
+  // Another source still cannot expose them.
+  Status s = p.publish("other", parse("b 5\n"));
+  CHECK(s.to_string() == "invalid argument: line 1: series b is already exposed by src (line 3)");
+
+  // Same series, another order; then one label value changed at its position.
+  REQUIRE(p.publish("src", parse("b 4\na{x=\"2\"} 5\na{x=\"1\"} 6\n")).is_ok());
+  CHECK(host.registrations() == registrations);
+  CHECK(host.value("a", {{"x", "1"}}) == 6);
+  CHECK(host.value("a", {{"x", "2"}}) == 5);
+  CHECK(host.value("b") == 4);
+  REQUIRE(p.publish("src", parse("b 7\na{x=\"3\"} 8\na{x=\"1\"} 9\n")).is_ok());
+  CHECK(host.registrations() == registrations + 1);
+  CHECK_FALSE(host.has("a", {{"x", "2"}}));
+  CHECK(host.value("a", {{"x", "3"}}) == 8);
+  CHECK(host.value("a", {{"x", "1"}}) == 9);
+  CHECK(p.series_count("src") == 3);
+
+  // A series that left the source can be taken by another one.
+  REQUIRE(p.publish("src", parse("b 1\na{x=\"3\"} 1\na{x=\"1\"} 1\n")).is_ok());
+  REQUIRE(p.publish("other", parse("a{x=\"2\"} 2\n")).is_ok());
+  p.remove("src");
+  CHECK_FALSE(host.has("b"));
+  REQUIRE(p.publish("other", parse("a{x=\"2\"} 2\nb 5\n")).is_ok());
+  CHECK(host.value("b") == 5);
+}
+
 TEST_CASE("publisher: refresh writes the values again, re-registering a series the host dropped") {
   FakeHost host;
   auto inst = host.create(probe_descriptor());

@@ -104,6 +104,7 @@ class Publisher {
                     std::vector<Label>& out, std::vector<std::string>& names) const;
   vigil_status register_series(vigil_family_id family, const std::vector<Label>& labels,
                                vigil_series_id& id, std::string& error);
+  bool same_series(const Source& source, const Exposition& e, const PublishOptions& o) const;
   Status write_all(Source& source);
   void unregister(vigil_series_id id);
   void drop(Source& source);
