@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -87,13 +88,19 @@ struct Sleeper {
     int rc = posix_spawnp(&pid, "sleep", &actions, nullptr, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE(rc == 0);
-    // posix_spawn returns once the child's exec has replaced its memory, which the kernel does
-    // before it renames the task: wait until /proc shows "sleep", or the scan could miss it.
-    const std::string comm_path = "/proc/" + std::to_string(pid) + "/comm";
-    for (int i = 0; i < 500; ++i) {
-      std::ifstream in(comm_path);
+    // posix_spawn returns as soon as the child's exec has let go of the parent's memory: the
+    // kernel renames the task and writes the new command line into the new stack only after
+    // that. Wait until /proc shows both, or the scan could miss the child on a busy machine.
+    const std::string proc = "/proc/" + std::to_string(pid);
+    const std::string want_cmdline = "sleep" + std::string(1, '\0') + seconds + '\0';
+    for (int i = 0; i < 1000; ++i) {
+      std::ifstream comm_in(proc + "/comm");
       std::string comm;
-      if (std::getline(in, comm) && comm == "sleep") break;
+      std::getline(comm_in, comm);
+      std::ifstream cmdline_in(proc + "/cmdline", std::ios::binary);
+      std::string cmdline((std::istreambuf_iterator<char>(cmdline_in)),
+                          std::istreambuf_iterator<char>());
+      if (comm == "sleep" && cmdline == want_cmdline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
