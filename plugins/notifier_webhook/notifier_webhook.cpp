@@ -13,6 +13,7 @@
 #include <string>
 
 #include "vigil_plugin_http/client.hpp"
+#include "vigil_plugin_http/delivery.hpp"
 #include "webhook.hpp"
 
 namespace vigil::notifier_webhook {
@@ -71,13 +72,13 @@ class WebhookNotifier final : public Notifier {
     if (!secret_.empty())
       request.headers.emplace_back(signature_header_, signature(secret_, n.payload_json));
     const auto result = client_.perform(request);
-    const auto judgement = judge(request, result);
+    const auto judgement = plugin_http::judge_delivery("POST " + request.url, result);
     switch (judgement.verdict) {
-      case Verdict::delivered:
+      case plugin_http::Verdict::delivered:
         return Status::ok();
-      case Verdict::retryable:
-        return Status::retryable(judgement.message);
-      case Verdict::permanent:
+      case plugin_http::Verdict::retryable:
+        return Status::retryable(judgement.message, judgement.retry_after);
+      case plugin_http::Verdict::permanent:
         return Status::permanent(judgement.message);
     }
     return Status::retryable(judgement.message);

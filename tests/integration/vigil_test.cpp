@@ -224,9 +224,9 @@ TEST_CASE("vigil plugins lists plugins and refuses bad ones in one clear line ea
   CHECK(result.output.find("hang  duration, default 1h") != std::string::npos);
   const std::string dir = VIGIL_TEST_PLUGIN_DIR;
   CHECK(result.output.find(dir + "/test_newer_minor.so: refused: built for a newer minor version "
-                                 "(plugin ABI 1.99, host ABI 1.1)") != std::string::npos);
+                                 "(plugin ABI 1.99, host ABI 1.2)") != std::string::npos);
   CHECK(result.output.find(dir + "/test_other_major.so: refused: built for another major version "
-                                 "(plugin ABI 2.0, host ABI 1.1)") != std::string::npos);
+                                 "(plugin ABI 2.0, host ABI 1.2)") != std::string::npos);
   CHECK(result.output.find(dir + "/test_no_entry.so: skipped: not a Vigil plugin") !=
         std::string::npos);
   CHECK(result.output.find(dir +
@@ -313,7 +313,7 @@ TEST_CASE("the CLI explains itself") {
   CHECK(help.output.find("Usage: vigil <command> [options]") != std::string::npos);
   CHECK(help.output.find("check-config") != std::string::npos);
   auto version = run_command(std::string(VIGIL_BIN) + " version");
-  CHECK(version.output.find("(plugin ABI 1.1)") != std::string::npos);
+  CHECK(version.output.find("(plugin ABI 1.2)") != std::string::npos);
   auto bad = run_command(std::string(VIGIL_BIN) + " frobnicate");
   CHECK(bad.exit_code == 2);
   CHECK(bad.output.find("unknown command \"frobnicate\"") != std::string::npos);

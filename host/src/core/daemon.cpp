@@ -583,9 +583,12 @@ std::map<std::string, outbox::ReceiverOptions> Daemon::receivers() {
     o.backoff_min_ms = d.backoff_min.count();
     o.backoff_max_ms = d.backoff_max.count();
     o.backoff_factor = d.backoff_factor;
+    // The instance's "timeout" bounds each call; past it the lane abandons the call (retryable)
+    // and goes on with the next notification.
+    if (ri.plan.config.timeout) o.timeout_ms = ri.plan.config.timeout->count();
     // Looked up at every call: a reload replaces the instance behind the name.
     o.deliver = [this, name = ri.plan.config.name](const alerts::Notification& n, int attempt,
-                                                   std::string& error, int64_t&) {
+                                                   std::string& error, int64_t& retry_after_ms) {
       auto instance = notifier(name);
       if (!instance) {
         error = "notifier instance " + name + " is not running";
@@ -600,6 +603,7 @@ std::map<std::string, outbox::ReceiverOptions> Daemon::receivers() {
       c.escalation_step = n.escalation_step;
       c.attempt = attempt;
       c.payload_json = n.payload_json.c_str();
+      c.retry_after_ms = &retry_after_ms;
       auto result = instance->notify(c);
       if (result.ok()) return outbox::Outcome::ok;
       error = std::string(loader::status_name(result.status)) +

@@ -79,7 +79,7 @@ extern "C" {
 
 #define VIGIL_ABI_MAJOR 1
 #ifndef VIGIL_ABI_MINOR
-#define VIGIL_ABI_MINOR 1
+#define VIGIL_ABI_MINOR 2
 #endif
 #define VIGIL_MAKE_ABI_VERSION(major, minor) \
   ((uint32_t)(((uint32_t)(major) << 16) | (uint32_t)(minor)))
@@ -302,6 +302,12 @@ typedef struct vigil_notification {
   int32_t escalation_step;  /* 0-based step of the escalation policy, -1 when none */
   int32_t attempt;          /* 1 on the first delivery attempt */
   const char* payload_json; /* the whole notification as JSON (alerts, labels, annotations) */
+  /* ---- 1.2 ---- */
+  /* Host-owned, zero before the call. A notifier returning VIGIL_ERR_RETRYABLE may write how
+   * many milliseconds the receiver asked it to wait (an HTTP Retry-After): the host then waits
+   * at least that long, and never beyond the notification's max age. Check
+   * VIGIL_HAS_FIELD(vigil_notification, n, retry_after_ms) and non-NULL before writing. */
+  int64_t* retry_after_ms;
 } vigil_notification;
 
 /* ------------------------------------------------------------------------------------------ */

@@ -37,7 +37,7 @@
 
 // The SDK's own version (the C++ layer and the CMake package), distinct from the ABI version.
 #define VIGIL_SDK_VERSION_MAJOR 1
-#define VIGIL_SDK_VERSION_MINOR 1
+#define VIGIL_SDK_VERSION_MINOR 2
 #define VIGIL_SDK_VERSION_PATCH 0
 
 namespace vigil {
@@ -167,12 +167,21 @@ class Status {
   static Status timeout(std::string m) { return {VIGIL_ERR_TIMEOUT, std::move(m)}; }
   static Status internal(std::string m) { return {VIGIL_ERR_INTERNAL, std::move(m)}; }
   static Status retryable(std::string m) { return {VIGIL_ERR_RETRYABLE, std::move(m)}; }
+  // Retryable, and the receiver asked to wait this long first (an HTTP Retry-After): the host
+  // waits at least that long before the next attempt (hosts from ABI 1.2 on).
+  static Status retryable(std::string m, std::chrono::milliseconds after) {
+    Status s(VIGIL_ERR_RETRYABLE, std::move(m));
+    s.retry_after_ = after.count() > 0 ? after : std::chrono::milliseconds(0);
+    return s;
+  }
   static Status permanent(std::string m) { return {VIGIL_ERR_PERMANENT, std::move(m)}; }
   static Status cancelled(std::string m) { return {VIGIL_ERR_CANCELLED, std::move(m)}; }
 
   bool is_ok() const { return code_ == VIGIL_OK; }
   vigil_status code() const { return code_; }
   const std::string& message() const { return message_; }
+  // What retryable(message, after) was given; zero otherwise.
+  std::chrono::milliseconds retry_after() const { return retry_after_; }
   // "unavailable: cannot read /proc/loadavg", or "ok"; for test output and logs.
   std::string to_string() const {
     std::string out = status_name(code_);
@@ -183,6 +192,7 @@ class Status {
  private:
   vigil_status code_ = VIGIL_OK;
   std::string message_;
+  std::chrono::milliseconds retry_after_{0};
 };
 
 // Thrown by the SDK's helpers (Config, Host, Emitter) when something cannot be done; plugin code
@@ -1252,7 +1262,11 @@ inline vigil_status notify_trampoline(void* instance, const vigil_notification* 
     n.payload_json = text(c.payload_json);
     n.escalation_step = c.escalation_step;
     n.attempt = c.attempt;
-    return box.notifier->notify(n);
+    Status status = box.notifier->notify(n);
+    if (status.code() == VIGIL_ERR_RETRYABLE && status.retry_after().count() > 0 &&
+        c.retry_after_ms != nullptr)
+      *c.retry_after_ms = static_cast<int64_t>(status.retry_after().count());
+    return status;
   });
 }
 

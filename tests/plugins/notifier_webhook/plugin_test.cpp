@@ -85,6 +85,8 @@ TEST_CASE("answers map to delivered, retryable or permanent as Alertmanager user
   CHECK(busy.code() == VIGIL_ERR_RETRYABLE);
   CHECK(busy.message().find("HTTP 429") != std::string::npos);
   CHECK(busy.message().find("Retry-After 30") != std::string::npos);
+  CHECK(busy.retry_after() == std::chrono::seconds(30));  // reaches the host through the ABI
+  CHECK(send("/status/503").retry_after().count() == 0);
   CHECK(send("/status/503").code() == VIGIL_ERR_RETRYABLE);
   auto redirect = send("/redirect");
   CHECK(redirect.code() == VIGIL_ERR_PERMANENT);

@@ -562,7 +562,13 @@ class FakeInstance {
     c.escalation_step = n.escalation_step;
     c.attempt = n.attempt;
     c.payload_json = n.payload_json.c_str();
-    return call([&](vigil_error* err) { return desc_->notifier->notify(instance_, &c, err); });
+    int64_t retry_after_ms = 0;
+    c.retry_after_ms = &retry_after_ms;
+    Status status =
+        call([&](vigil_error* err) { return desc_->notifier->notify(instance_, &c, err); });
+    if (status.code() == VIGIL_ERR_RETRYABLE && retry_after_ms > 0)
+      return Status::retryable(status.message(), std::chrono::milliseconds(retry_after_ms));
+    return status;
   }
 
   // The plugin's own instance pointer and the context the host gave it, for ABI-level tests.
