@@ -14,8 +14,10 @@ vigil_install_deps() {
     # promtool (package prometheus) checks our exposition; clang builds plugins with another
     # compiler; binutils gives nm for the SDK install test.
     # PostgreSQL, Redis and the monitoring-plugins are the real things the health checks are
-    # tested against; each test starts its own server in a temporary directory.
-    packages+=(prometheus clang binutils openssl postgresql redis-server monitoring-plugins-basic)
+    # tested against; each test starts its own server in a temporary directory. The notifiers
+    # are tested against a real SMTP server (aiosmtpd) and a real Alertmanager.
+    packages+=(prometheus clang binutils openssl postgresql redis-server monitoring-plugins-basic
+               python3-aiosmtpd prometheus-alertmanager)
   fi
   local missing=()
   for p in "${packages[@]}"; do
