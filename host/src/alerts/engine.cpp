@@ -596,6 +596,12 @@ Engine::Members Engine::members_of(const Group& group) const {
   m.all_acked = m.notifiable_firing > 0;
   for (size_t i = 0; i < m.notifiable_firing; ++i)
     if (!m.notifiable[i]->ack) m.all_acked = false;
+  // Acknowledging the whole group (or that ending) is news for the receivers told so far: an
+  // incident tool acknowledges its incident, a chat message says who took it.
+  if (m.all_acked) {
+    m.hash += "A";
+    m.firing_hash += "A";
+  }
   m.notifiable.insert(m.notifiable.end(), resolved_notifiable.begin(), resolved_notifiable.end());
   return m;
 }
@@ -609,8 +615,8 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
   n.status = status;
   n.escalation_step = escalation_step;
   n.created_ms = now_ms;
-  n.idempotency_key =
-      fingerprint({{"group", group.key}}) + "-" + std::to_string(group.sequence) + "-" + receiver;
+  const std::string group_id = fingerprint({{"group", group.key}});
+  n.idempotency_key = group_id + "-" + std::to_string(group.sequence) + "-" + receiver;
 
   json alerts = json::array();
   Labels common;
@@ -658,6 +664,7 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
                   {"groupKey", group.key},
                   {"truncatedAlerts", 0}};
   json vigil = {{"escalation_step", escalation_step},
+                {"group_id", group_id},
                 {"iteration", group.iteration},
                 {"policy", group.policy},
                 {"idempotency_key", n.idempotency_key},
@@ -739,7 +746,9 @@ void Engine::flush_groups(int64_t now_ms, Step& step) {
 
 void Engine::flush_plain(Group& g, const Route& r, const Members& m, int64_t now_ms, Step& step,
                          bool& finished) {
-  if (now_ms < g.next_flush_ms) return;
+  const bool ack_news = g.ack_changed && m.hash != g.last_notified_hash;
+  g.ack_changed = false;
+  if (now_ms < g.next_flush_ms && !ack_news) return;
   if (m.firing.empty() && m.resolved.empty()) {
     finished = true;
     return;
@@ -826,7 +835,8 @@ void Engine::flush_policy(Group& g, const Route& r, const Members& m, int64_t no
   }
   // Between steps: what changed goes to the receivers told so far, at most every group interval.
   if (m.hash == g.last_notified_hash || g.notified_receivers.empty()) return;
-  const int64_t due = g.last_notified_ms + group_interval;
+  const int64_t due = g.ack_changed ? now_ms : g.last_notified_ms + group_interval;
+  g.ack_changed = false;
   if (now_ms < due) {
     if (g.next_flush_ms != due) {
       g.next_flush_ms = due;
@@ -1019,9 +1029,20 @@ std::string Engine::acknowledge(const std::string& target, bool is_group, Ack ac
              (ack.sticky ? " (sticky)" : "")});
     step.touched_alerts.insert(a->fingerprint);
   }
+  mark_ack_changed(chosen);
   flush_groups(now_ms, step);
   commit(step);
   return "";
+}
+
+void Engine::mark_ack_changed(const std::vector<Alert*>& alerts) {
+  for (auto& [key, g] : groups_)
+    for (const Alert* a : alerts)
+      if (std::find(g.fingerprints.begin(), g.fingerprints.end(), a->fingerprint) !=
+          g.fingerprints.end()) {
+        g.ack_changed = true;
+        break;
+      }
 }
 
 std::string Engine::unacknowledge(const std::string& target, bool is_group,
@@ -1049,6 +1070,7 @@ std::string Engine::unacknowledge(const std::string& target, bool is_group,
         {a->fingerprint, now_ms, "", "-acknowledged", "unack by " + author});
     step.touched_alerts.insert(a->fingerprint);
   }
+  mark_ack_changed(chosen);
   flush_groups(now_ms, step);
   commit(step);
   return "";

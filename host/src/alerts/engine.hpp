@@ -118,6 +118,8 @@ class Engine {
   void drop_reported_resolved(Group& group, int64_t now_ms, Step& step);
   void forget_old_alerts(int64_t now_ms, Step& step);
   bool in_any_group(const std::string& fingerprint) const;
+  // Flags every group holding one of these alerts: its acknowledgement may have changed.
+  void mark_ack_changed(const std::vector<Alert*>& alerts);
   Members members_of(const Group& group) const;
   bool notifiable(const Alert& alert) const;
   bool muted(const Route& route, int64_t now_ms) const;

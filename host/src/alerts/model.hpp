@@ -210,6 +210,9 @@ struct Group {
   bool escalation_stopped = false;  // acknowledged
   std::vector<std::string> notified_receivers;
   int64_t sequence = 0;  // notifications made for this group, for idempotency keys
+  // Not persisted: an operator's ack or unack just changed whether the whole group is
+  // acknowledged, so the receivers told so far hear it at once, not after the group interval.
+  bool ack_changed = false;
 };
 
 // A notification the engine decided to send. The outbox owns its delivery.

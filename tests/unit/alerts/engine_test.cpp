@@ -208,12 +208,22 @@ TEST_CASE(
   ack.author = "bob";
   ack.expires_ms = 3'000'000;
   REQUIRE(restarted.acknowledge(fp, false, ack, 700'000).empty());
-  restarted.tick(2'400'000);
-  CHECK(j2.sent.empty());
-  restarted.tick(3'000'000);
-  REQUIRE(j2.sent.size() == 1);
+  // Everyone told so far hears of the ack at once (an incident tool acknowledges its incident).
+  REQUIRE(j2.sent.size() == 2);
+  for (const auto& told : j2.sent) {
+    CHECK(told.created_ms == 700'000);
+    CHECK(told.status == "firing");
+    CHECK(nlohmann::json::parse(told.payload_json)["vigil"]["acknowledged"]["author"] == "bob");
+  }
   CHECK(j2.sent[0].receiver == "slack");
-  CHECK(j2.sent[0].escalation_step == 0);
+  CHECK(j2.sent[1].receiver == "pager");
+  restarted.tick(2'400'000);
+  CHECK(j2.sent.size() == 2);
+  restarted.tick(3'000'000);
+  REQUIRE(j2.sent.size() == 3);
+  CHECK(j2.sent[2].receiver == "slack");
+  CHECK(j2.sent[2].escalation_step == 0);
+  CHECK(nlohmann::json::parse(j2.sent[2].payload_json)["vigil"]["acknowledged"].is_null());
   // Resolve tells everyone notified so far.
   restarted.apply(eval("DbDown", 3'100'000, {}), 3'100'000);
   REQUIRE(j2.sent.size() >= 2);

@@ -141,6 +141,7 @@ TEST_CASE("a plain ack ends at the next state change, a sticky one survives a qu
   Ack sticky{"bob", "known issue", 0, 0, true};
   REQUIRE(e.acknowledge(only_alert(e, "db-1").fingerprint, false, plain, 10'000) == "");
   REQUIRE(e.acknowledge(only_alert(e, "db-2").fingerprint, false, sticky, 10'000) == "");
+  REQUIRE(j.sent.size() == 4);  // each group's receiver hears of its ack at once
 
   // Both recover and come back before their groups told anyone about the recovery.
   e.apply(eval("Db", 20'000, {}), 20'000);
@@ -150,9 +151,9 @@ TEST_CASE("a plain ack ends at the next state change, a sticky one survives a qu
   REQUIRE(only_alert(e, "db-2").ack);
   CHECK(only_alert(e, "db-2").ack->author == "bob");
 
-  // A resolve that is reported ends even the sticky ack.
+  // A resolve that is reported ends even the sticky ack (the groups last spoke at 10 s).
   e.apply(eval("Db", 40'000, {}), 40'000);
-  e.tick(60'000);
+  e.tick(70'000);
   CHECK(j.sent.back().status == "resolved");
   const auto gone = e.list_alerts({{State::resolved}, {m(R"(instance="db-2")")}});
   REQUIRE(gone.size() == 1);
@@ -173,13 +174,16 @@ TEST_CASE("acknowledging a group stops its repeats, and un-acknowledging resumes
             .find("no notification group \"no-such-group\"") == 0);
   REQUIRE(e.acknowledge(groups[0].key, true, Ack{"carol", "on it", 0, 0, false}, 10'000) == "");
   for (const auto& a : e.list_alerts({})) CHECK(a.ack);
+  REQUIRE(j.sent.size() == 2);  // the receiver hears of the ack at once
+  CHECK(j.sent[1].created_ms == 10'000);
+  CHECK(json::parse(j.sent[1].payload_json)["vigil"]["acknowledged"]["comment"] == "on it");
   e.tick(3'600'000);
   e.tick(7'200'000);
-  CHECK(j.sent.size() == 1);  // acknowledged: no repeats
+  CHECK(j.sent.size() == 2);  // acknowledged: no repeats
   REQUIRE(e.unacknowledge(groups[0].key, true, "carol", 7'300'000) == "");
-  REQUIRE(j.sent.size() == 2);
-  CHECK(j.sent[1].created_ms == 7'300'000);
-  CHECK(json::parse(j.sent[1].payload_json)["vigil"]["acknowledged"].is_null());
+  REQUIRE(j.sent.size() == 3);
+  CHECK(j.sent[2].created_ms == 7'300'000);
+  CHECK(json::parse(j.sent[2].payload_json)["vigil"]["acknowledged"].is_null());
   CHECK(e.unacknowledge(groups[0].key, true, "carol", 7'400'000) ==
         "group \"" + groups[0].key + "\" has no acknowledged alert");
 }
@@ -248,11 +252,15 @@ TEST_CASE("between escalation steps, changes go to who was told, and an un-ack r
   const auto key = e.list_groups()[0].key;
   REQUIRE(e.acknowledge(key, true, Ack{"dave", "mitigating", 0, 0, false}, 700'000) == "");
   CHECK(e.list_groups()[0].escalation_stopped);
-  REQUIRE(e.unacknowledge(key, true, "dave", 800'000) == "");
-  REQUIRE(j.sent.size() == 4);
+  REQUIRE(j.sent.size() == 5);  // slack and the pager hear of the ack at once
   CHECK(j.sent[3].receiver == "slack");
-  CHECK(j.sent[3].escalation_step == 0);
-  CHECK(j.sent[3].created_ms == 800'000);
+  CHECK(j.sent[4].receiver == "pager");
+  CHECK(json::parse(j.sent[4].payload_json)["vigil"]["acknowledged"]["author"] == "dave");
+  REQUIRE(e.unacknowledge(key, true, "dave", 800'000) == "");
+  REQUIRE(j.sent.size() == 6);
+  CHECK(j.sent[5].receiver == "slack");
+  CHECK(j.sent[5].escalation_step == 0);
+  CHECK(j.sent[5].created_ms == 800'000);
   CHECK(e.next_deadline_ms() == 1'400'000);
 }
 
