@@ -128,7 +128,6 @@ class EventsNotifier final : public Notifier {
       if (auto refused = compile_option(config, option, *target)) return *refused;
     if (Status s = read_severity(config); !s.is_ok()) return s;
     settings_.hostname = local_hostname();
-    instance_timeout_ = config.timeout();
     return Status::ok();
   }
 
@@ -139,7 +138,6 @@ class EventsNotifier final : public Notifier {
     if (!build_events(settings_, n, events, error)) return Status::permanent(error);
     if (events.empty()) return Status::ok();  // per_alert and a notification without alerts
 
-    const auto start = std::chrono::steady_clock::now();
     const auto* earlier = events.size() > 1 ? settled_.find(n.idempotency_key) : nullptr;
     std::vector<std::string> retryable, permanent;
     std::chrono::milliseconds retry_after{0};
@@ -157,18 +155,6 @@ class EventsNotifier final : public Notifier {
         }
       }
       plugin_http::Request request = request_;
-      if (instance_timeout_.count() > 0) {
-        // Stay within the host's bound on the whole call, so it hears which events went out.
-        const auto left = instance_timeout_ - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                  std::chrono::steady_clock::now() - start);
-        if (left.count() <= 0) {
-          retryable.push_back(what + "not sent: the instance's timeout of " +
-                              std::to_string(instance_timeout_.count()) +
-                              " ms ran out on the events before it");
-          continue;
-        }
-        if (request.timeout.count() == 0 || request.timeout > left) request.timeout = left;
-      }
       request.body = event.body;
       const auto judgement = plugin_http::judge_delivery(
           "POST " + plugin_http::redact_url(request.url), client_.perform(request));
@@ -277,7 +263,6 @@ class EventsNotifier final : public Notifier {
   EventSettings settings_;
   plugin_http::Client client_;
   plugin_http::Request request_;
-  std::chrono::milliseconds instance_timeout_{0};
   SettledEvents settled_{kRememberedNotifications};
 };
 
