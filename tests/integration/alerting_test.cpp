@@ -276,3 +276,28 @@ TEST_CASE("alerting: a reload with a broken rule file keeps the running rules an
   CHECK(after["active_since"] == before["active_since"]);  // the state carried over
   CHECK(vigil.stop(SIGTERM, 10s) == 0);
 }
+
+TEST_CASE("alerting: check-config finds a notifier's template error with its line and column") {
+  AlertingSetup setup;
+  json cfg = setup.config(R"(
+    rule { name = "Never", expr = "signal_level", above = 2 }
+    route { receiver = "log" }
+  )");
+  cfg["instances"][1]["options"]["template"] = "{{ commonLabels.alertname }}\n{{ value | percnt }}";
+  const auto file = setup.dir / "vigil.json";
+  std::ofstream(file) << cfg.dump(2);
+  auto result = run_command(std::string(VIGIL_BIN) + " check-config -c " + file.string());
+  INFO(result.output);
+  CHECK(result.exit_code == 1);
+  CHECK(result.output.find(file.string() + ": instances[1].options: ") != std::string::npos);
+  CHECK(result.output.find("option \"template\": line 2, column 12: unknown function \"percnt\"") !=
+        std::string::npos);
+  // Checking created nothing a running notifier would (its log file).
+  CHECK_FALSE(std::filesystem::exists(setup.out / "notifications.log"));
+
+  cfg["instances"][1]["options"]["template"] = "{{ commonLabels.alertname }} {{ status }}";
+  std::ofstream(file) << cfg.dump(2);
+  auto ok = run_command(std::string(VIGIL_BIN) + " check-config -c " + file.string());
+  INFO(ok.output);
+  CHECK(ok.exit_code == 0);
+}

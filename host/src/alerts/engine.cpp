@@ -663,12 +663,9 @@ void Engine::notify(Group& group, const std::string& receiver, const std::string
                   {"externalURL", external_url_},
                   {"groupKey", group.key},
                   {"truncatedAlerts", 0}};
-  json vigil = {{"escalation_step", escalation_step},
-                {"group_id", group_id},
-                {"iteration", group.iteration},
-                {"policy", group.policy},
-                {"idempotency_key", n.idempotency_key},
-                {"sequence", group.sequence}};
+  json vigil = {{"escalation_step", escalation_step},   {"group_id", group_id},
+                {"iteration", group.iteration},         {"policy", group.policy},
+                {"idempotency_key", n.idempotency_key}, {"sequence", group.sequence}};
   // The group counts as acknowledged when every firing alert it reports is; the latest ack speaks.
   vigil["acknowledged"] = acked && members.all_acked ? json{{"author", acked->ack->author},
                                                             {"comment", acked->ack->comment},

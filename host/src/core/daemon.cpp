@@ -741,6 +741,26 @@ int check_config(const std::filesystem::path& file, const Overrides& overrides) 
       ++errors;
     }
   }
+  // Notifier instances are created and destroyed again: their configure() compiles templates
+  // and reads secrets, so a template error is found now, not at 3 a.m. Nothing else runs them
+  // here (a notifier's configure() does no I/O beyond reading files); other kinds are left
+  // alone, since a collector's configure() may bind a port the running daemon holds.
+  if (plan.errors.empty()) {
+    store::Store scratch;
+    loader::Services services;
+    services.store = &scratch;
+    for (const auto& instance : plan.instances) {
+      if (!instance.notifies || instance.collects || instance.checks || instance.exports) continue;
+      std::string error;
+      auto created = loader::Instance::create(instance.library, instance.config, instance.options,
+                                              instance.interval, instance.timeout, services, error);
+      if (!created) {
+        std::cout << file.string() << ": " << instance.config.json_path << ".options: " << error
+                  << "\n";
+        ++errors;
+      }
+    }
+  }
   for (const auto& instance : plan.instances) {
     if (instance.config.has_delivery && !instance.notifies) {
       std::cout << file.string() << ": " << instance.config.json_path

@@ -222,7 +222,8 @@ TEST_CASE("an escalation runs its passes, skips a step whose condition fails, te
   CHECK(e.list_groups().empty());
 }
 
-TEST_CASE("between escalation steps, changes go to who was told, and an un-ack restarts at step 0") {
+TEST_CASE(
+    "between escalation steps, changes go to who was told, and an un-ack restarts at step 0") {
   MemoryJournal j;
   Engine e(j);
   e.set_rules({rule("Api")}, 0);
@@ -428,8 +429,9 @@ TEST_CASE("a policy without steps and a window with impossible times are reporte
   r.windows["bad"] = TimeWindow{"bad", {7}, {{1200, 600}}, "UTC"};
   const auto errors = Engine::validate(r, {"ops"});
   REQUIRE(errors.size() == 3);
-  CHECK(errors[0] == "rules/policies.lua:7: policy ghost: has no steps, expected at least one "
-                     "step with receivers");
+  CHECK(errors[0] ==
+        "rules/policies.lua:7: policy ghost: has no steps, expected at least one "
+        "step with receivers");
   CHECK(errors[1] == "time window bad: weekday 7, expected 0 (Sunday) to 6 (Saturday)");
   CHECK(errors[2].find("time window bad: minutes 1200-600, expected") == 0);
 }
