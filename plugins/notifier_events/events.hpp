@@ -52,6 +52,7 @@ struct EventSettings {
 };
 
 // One event to POST.
+// Thread-safety: a value type.
 struct Event {
   std::string action;     // "trigger", "acknowledge" or "resolve"
   std::string dedup_key;  // never empty, at most kMaxDedupKey bytes
