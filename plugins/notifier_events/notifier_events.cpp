@@ -138,7 +138,9 @@ class EventsNotifier final : public Notifier {
     if (!build_events(settings_, n, events, error)) return Status::permanent(error);
     if (events.empty()) return Status::ok();  // per_alert and a notification without alerts
 
-    const auto* earlier = events.size() > 1 ? settled_.find(n.idempotency_key) : nullptr;
+    // One event needs no record: a retry sends it again anyway.
+    const bool remember = events.size() > 1;
+    const auto* earlier = remember ? settled_.find(n.idempotency_key) : nullptr;
     std::vector<std::string> retryable, permanent;
     std::chrono::milliseconds retry_after{0};
     std::size_t delivered = 0;
@@ -158,7 +160,6 @@ class EventsNotifier final : public Notifier {
       request.body = event.body;
       const auto judgement = plugin_http::judge_delivery(
           "POST " + plugin_http::redact_url(request.url), client_.perform(request));
-      const bool remember = events.size() > 1;
       switch (judgement.verdict) {
         case plugin_http::Verdict::delivered:
           ++delivered;
@@ -173,7 +174,7 @@ class EventsNotifier final : public Notifier {
           if (remember) settled_.settle(n.idempotency_key, i, {false, what + judgement.message});
           break;
       }
-      earlier = events.size() > 1 ? settled_.find(n.idempotency_key) : nullptr;
+      earlier = remember ? settled_.find(n.idempotency_key) : nullptr;
     }
     if (retryable.empty()) settled_.forget(n.idempotency_key);
     if (retryable.empty() && permanent.empty()) return Status::ok();
