@@ -6,10 +6,11 @@
 
 namespace vigil::notifier_email {
 
-// "[FIRING:2] DiskFull web1": the status prefix changes, the text after it is the same for every
-// notification of a group (its group labels), so mail clients that group by subject do so.
+// "[FIRING:2] DiskFull web1", "[ACK:2] ...", "[RESOLVED] ...": the status prefix changes, the
+// text after it is the same for every notification of a group (its group labels' values), so
+// mail clients that group by subject do so.
 const char* const kDefaultSubject =
-    R"tpl([{{#if status | eq "resolved"}}RESOLVED{{else if vigil.acknowledged}}ACKNOWLEDGED{{else}}{{status | upper}}{{/if}}{{#if firing}}:{{firing | count}}{{/if}}] {{group_label_values | default "Vigil alerts"}})tpl";
+    R"tpl([{{#if status | eq "resolved"}}RESOLVED{{else if vigil.acknowledged}}ACK{{else}}{{status | upper}}{{/if}}{{#if firing}}:{{firing | count}}{{/if}}] {{group_label_values | default "Vigil alerts"}})tpl";
 
 const char* const kDefaultText =
     R"tpl({{#if firing}}{{firing | count}} firing{{/if}}{{#if resolved}}{{#if firing}}, {{/if}}{{resolved | count}} resolved{{/if}}: {{group_label_values | default "Vigil alerts"}}
@@ -25,7 +26,7 @@ const char* const kDefaultText =
   Labels:
 {{#each labels}}    {{@key}} = {{.}}
 {{/each}}{{#if annotations}}  Annotations:
-{{#each annotations}}    {{@key}} = {{.}}
+{{#each annotations}}    {{@key}} = {{. | replace "\n" "\n      "}}
 {{/each}}{{/if}}{{#if generatorURL}}  Source: {{generatorURL}}
 {{/if}}{{/each}}{{#if truncatedAlerts}}
 {{truncatedAlerts}} more alerts were left out.

@@ -24,7 +24,8 @@
 
 namespace vigil::notifier_email {
 
-// The built-in templates, used when the option is not set (see the README for their output).
+// The built-in templates: kDefaultSubject is option "subject"'s default, the bodies are used
+// when options "text" and "html" are not set (the README shows their output).
 extern const char* const kDefaultSubject;
 extern const char* const kDefaultText;
 extern const char* const kDefaultHtml;

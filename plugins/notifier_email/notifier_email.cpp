@@ -259,7 +259,7 @@ class EmailNotifier final : public Notifier {
     auto text_of = [&](const char* option, const char* builtin) {
       return config.is_set(option) ? config.string(option) : std::string(builtin);
     };
-    auto subject = compile_option("option \"subject\"", text_of("subject", kDefaultSubject), error);
+    auto subject = compile_option("option \"subject\"", config.string("subject"), error);
     if (!subject) return Status::invalid_argument(error);
     spec_.subject = std::move(*subject);
     auto compile_part = [&](const char* option, const char* builtin,
@@ -331,8 +331,9 @@ VIGIL_PLUGIN(
         .option("password_file", vigil::String, "",
                 "file whose first line is the password (instead of password)")
         .option("hello", vigil::String, "", "name sent with EHLO; empty: this machine's host name")
-        .option("subject", vigil::String, nullptr,
-                "template of the subject; not set: \"[FIRING:2] <group label values>\"")
+        .option("subject", vigil::String, vigil::notifier_email::kDefaultSubject,
+                "template of the subject (the same text after the status for every "
+                "notification of a group)")
         .option("text", vigil::String, nullptr,
                 "template of the text/plain part; not set: the built-in one; \"\": no text part")
         .option("html", vigil::String, nullptr,

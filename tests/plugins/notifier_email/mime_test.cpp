@@ -222,7 +222,7 @@ TEST_CASE("a composed message keeps its Message-ID across retries and threads by
   CHECK(a.thread_id == b.thread_id);
   CHECK(a.message_id.find("@example.com>") != std::string::npos);
   CHECK(a.subject == "[FIRING:2] DiskFull");
-  CHECK(b.subject == "[ACKNOWLEDGED:2] DiskFull");
+  CHECK(b.subject == "[ACK:2] DiskFull");
   CHECK(a.data.find("\r\nReferences: " + a.thread_id + "\r\n") != std::string::npos);
   CHECK(a.data.find("\r\nIn-Reply-To: " + a.thread_id + "\r\n") != std::string::npos);
   CHECK(a.data.find("\r\nContent-Type: multipart/alternative;\r\n boundary=\"=_vigil_") !=

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "files.hpp"
 #include "host_results.hpp"
@@ -81,6 +82,19 @@ void check_well_formed(const nlohmann::json& message) {
 
 }  // namespace
 
+TEST_CASE("the plugin describes itself as a notifier with the options its README lists") {
+  const vigil_plugin_desc* d = plugin();
+  CHECK(std::string(d->name) == "notifier_email");
+  REQUIRE(d->notifier != nullptr);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : vigil::testing::option_defaults(d)) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"smarthost", "tls", "from", "to", "cc", "username",
+                                          "password", "password_file", "hello", "subject", "text",
+                                          "html", "headers", "timeout", "connect_timeout",
+                                          "ca_file", "client_cert", "client_key",
+                                          "insecure_skip_verify"});
+}
+
 TEST_CASE("a notification reaches every recipient as a text and HTML mail a reader can use") {
   SmtpTestServer server({});
   FakeHost host;
@@ -129,7 +143,7 @@ TEST_CASE("a notification reaches every recipient as a text and HTML mail a read
   CHECK(contains(text, "Vigil: http://vigil.example:9180/\n"));
   CHECK(contains(text, "[FIRING] / on web1 is 95% full\n  Acknowledged by alice: on it\n"));
   CHECK(contains(text, "    instance = web1\n"));
-  CHECK(contains(text, "    description = Only 2 GiB left.\nClean up /var/log.\n"));
+  CHECK(contains(text, "    description = Only 2 GiB left.\n      Clean up /var/log.\n"));
   CHECK(contains(text, "[FIRING] / on web2 is 97% full\n  Started: 2026-11-23T10:01:00.000Z\n"));
   CHECK(contains(text, "  Source: http://vigil.example:9180/\n"));
   CHECK_FALSE(contains(text, "{{"));
@@ -151,7 +165,7 @@ TEST_CASE("a notification reaches every recipient as a text and HTML mail a read
     CHECK(header(messages[2], "message-id") != message_id);
     CHECK(header(messages[3], "message-id") != header(messages[2], "message-id"));
     for (const auto& later : messages) CHECK(header(later, "references") == thread);
-    CHECK(header(messages[2], "subject") == "[ACKNOWLEDGED:2] DiskFull");
+    CHECK(header(messages[2], "subject") == "[ACK:2] DiskFull");
     CHECK(contains(part(messages[2], "text/plain"), "Acknowledged by bob: freeing space\n"));
     CHECK(contains(part(messages[2], "text/html"),
                    "<p style=\"margin:0 0 12px;padding:8px;background:#fff3cd\">Acknowledged by "
