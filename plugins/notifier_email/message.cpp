@@ -15,8 +15,8 @@ const char* const kDefaultSubject =
 const char* const kDefaultText =
     R"tpl({{#if firing}}{{firing | count}} firing{{/if}}{{#if resolved}}{{#if firing}}, {{/if}}{{resolved | count}} resolved{{/if}}: {{group_label_values | default "Vigil alerts"}}
 {{#if vigil.acknowledged}}Acknowledged by {{vigil.acknowledged.author}}{{#if vigil.acknowledged.comment}}: {{vigil.acknowledged.comment}}{{/if}}
-{{/if}}{{#with escalation}}Escalation: step {{step}}{{#if policy}} of policy "{{policy}}"{{/if}}, iteration {{iteration}}
-{{/with}}{{#if externalURL}}Vigil: {{externalURL}}
+{{/if}}{{#if escalation.step}}Escalation step {{escalation.step}}{{#if escalation.policy}} of policy "{{escalation.policy}}"{{/if}}{{#if escalation.iteration}} (repeat {{escalation.iteration}}){{/if}}
+{{/if}}{{#if externalURL}}Vigil: {{externalURL}}
 {{/if}}{{#each alerts}}
 [{{status | upper}}] {{#if annotations.summary}}{{annotations.summary}}{{else}}{{labels.alertname}}{{/if}}
 {{#if acknowledged}}  Acknowledged by {{acknowledged.author}}{{#if acknowledged.comment}}: {{acknowledged.comment}}{{/if}}
@@ -43,8 +43,8 @@ const char* const kDefaultHtml =
 <body style="margin:0;padding:16px;background:#f4f4f4;font-family:Helvetica,Arial,sans-serif;font-size:14px;color:#222">
 <p style="margin:0 0 12px;font-size:16px"><strong>{{#if firing}}{{firing | count}} firing{{/if}}{{#if resolved}}{{#if firing}}, {{/if}}{{resolved | count}} resolved{{/if}}</strong>: {{group_label_values | default "Vigil alerts" | html}}</p>
 {{#if vigil.acknowledged}}<p style="margin:0 0 12px;padding:8px;background:#fff3cd">Acknowledged by <strong>{{vigil.acknowledged.author | html}}</strong>{{#if vigil.acknowledged.comment}}: {{vigil.acknowledged.comment | html}}{{/if}}</p>
-{{/if}}{{#with escalation}}<p style="margin:0 0 12px">Escalation: step {{step}}{{#if policy}} of policy &quot;{{policy | html}}&quot;{{/if}}, iteration {{iteration}}</p>
-{{/with}}{{#each alerts}}<table cellpadding="6" cellspacing="0" width="100%" style="margin:0 0 12px;border-collapse:collapse;background:#fff;border:1px solid #ddd">
+{{/if}}{{#if escalation.step}}<p style="margin:0 0 12px">Escalation step {{escalation.step}}{{#if escalation.policy}} of policy &quot;{{escalation.policy | html}}&quot;{{/if}}{{#if escalation.iteration}} (repeat {{escalation.iteration}}){{/if}}</p>
+{{/if}}{{#each alerts}}<table cellpadding="6" cellspacing="0" width="100%" style="margin:0 0 12px;border-collapse:collapse;background:#fff;border:1px solid #ddd">
 <tr><td colspan="2" style="background:{{#if status | eq "firing"}}#c9302c{{else}}#3c763d{{/if}};color:#fff"><strong>{{status | upper}}</strong> {{#if annotations.summary}}{{annotations.summary | html}}{{else}}{{labels.alertname | html}}{{/if}}</td></tr>
 {{#if acknowledged}}<tr><td colspan="2" style="background:#fff3cd">Acknowledged by <strong>{{acknowledged.author | html}}</strong>{{#if acknowledged.comment}}: {{acknowledged.comment | html}}{{/if}}</td></tr>
 {{/if}}<tr><td style="color:#666;width:1%;white-space:nowrap">Started</td><td>{{startsAt | html}}</td></tr>

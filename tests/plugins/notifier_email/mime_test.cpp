@@ -241,6 +241,31 @@ TEST_CASE("a composed message keeps its Message-ID across retries and threads by
         std::string::npos);
 }
 
+TEST_CASE("the built-in bodies name the escalation from step 1 on, with its repeat") {
+  std::string error;
+  auto text = vigil::Template::compile(kDefaultText, error);
+  auto html = vigil::Template::compile(kDefaultHtml, error);
+  REQUIRE(text);
+  REQUIRE(html);
+  auto render = [&](int step, int iteration) {
+    auto payload = sample::firing_payload();
+    payload["vigil"]["escalation_step"] = step;
+    payload["vigil"]["iteration"] = iteration;
+    auto context = template_context(sample::notification(payload), payload);
+    return std::make_pair(text->render(context), html->render(context));
+  };
+  auto [first_text, first_html] = render(0, 0);
+  CHECK(first_text.find("Escalation") == std::string::npos);
+  CHECK(first_html.find("Escalation") == std::string::npos);
+  auto [later_text, later_html] = render(2, 1);
+  CHECK(later_text.find("\nEscalation step 2 of policy \"oncall\" (repeat 1)\n") !=
+        std::string::npos);
+  CHECK(later_html.find(">Escalation step 2 of policy &quot;oncall&quot; (repeat 1)</p>") !=
+        std::string::npos);
+  auto [none_text, none_html] = render(-1, 0);
+  CHECK(none_text.find("Escalation") == std::string::npos);
+}
+
 TEST_CASE("SMTP outcomes map to delivered, retryable or permanent") {
   SmtpSettings s;
   s.host = "smtp.example.com";

@@ -139,7 +139,7 @@ TEST_CASE("a notification reaches every recipient as a text and HTML mail a read
 
   const std::string text = part(m, "text/plain");
   CHECK(contains(text, "2 firing: DiskFull\n"));
-  CHECK(contains(text, "Escalation: step 1 of policy \"oncall\", iteration 0\n"));
+  CHECK(contains(text, "Escalation step 1 of policy \"oncall\"\n"));
   CHECK(contains(text, "Vigil: http://vigil.example:9180/\n"));
   CHECK(contains(text, "[FIRING] / on web1 is 95% full\n  Acknowledged by alice: on it\n"));
   CHECK(contains(text, "    instance = web1\n"));
@@ -151,6 +151,7 @@ TEST_CASE("a notification reaches every recipient as a text and HTML mail a read
   CHECK(contains(html, "<title>[FIRING:2] DiskFull</title>"));
   CHECK(contains(html, "Acknowledged by <strong>alice</strong>: on it"));
   CHECK(contains(html, "<a href=\"http://vigil.example:9180/\">Open Vigil</a>"));
+  CHECK(contains(html, "Escalation step 1 of policy &quot;oncall&quot;</p>"));
   CHECK(contains(html, "<td style=\"color:#666\">mountpoint</td><td>/</td>"));
 
   SECTION("a retry carries the same Message-ID, the group's next notification the same thread") {
