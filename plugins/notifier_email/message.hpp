@@ -52,6 +52,7 @@ bool is_reserved_header(std::string_view name);
 nlohmann::json template_context(const Notification& n, const nlohmann::json& payload);
 
 // One message as it leaves: its ids, its subject (for logs) and the bytes for DATA.
+// Thread-safety: a value type.
 struct ComposedMessage {
   std::string message_id;  // "<vigil.<hash of the idempotency key>@<from's domain>>"
   std::string thread_id;   // "<vigil.<hash of the group key>@<from's domain>>"

@@ -39,12 +39,14 @@ struct SmtpSettings {
 enum class Verdict { delivered, retryable, permanent };
 
 // How one attempt went, with a message a person can act on.
+// Thread-safety: a value type.
 struct SendResult {
   Verdict verdict = Verdict::retryable;
   std::string message;
 };
 
 // What one libcurl transfer left behind, as judge() reads it.
+// Thread-safety: a value type.
 struct TransferOutcome {
   int curl_code = 0;       // CURLcode
   std::string curl_error;  // libcurl's error buffer ("RCPT failed: 550")
