@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -232,11 +233,19 @@ TEST_CASE(
   REQUIRE(b.is_object());
   CHECK(b["acknowledged"]["author"] == "bob (token ops)");
   std::this_thread::sleep_for(1s);  // time for any duplicate to show up
-  int firing_b_lines = 0;
-  for (const auto& n : setup.notifications())
+  // Two notifications were due for FastB (it fired, then bob acknowledged it), and each went
+  // out exactly once, in order.
+  std::vector<json> fast_b;
+  std::map<std::string, int> per_key;
+  for (const auto& n : setup.notifications()) {
+    ++per_key[n.value("idempotency_key", "")];
     if (n["payload"]["commonLabels"].value("alertname", "") == "FastB" && n["status"] == "firing")
-      ++firing_b_lines;
-  CHECK(firing_b_lines == 1);
+      fast_b.push_back(n);
+  }
+  for (const auto& [key, count] : per_key) CHECK(count == 1);
+  REQUIRE(fast_b.size() == 2);
+  CHECK(fast_b[0]["payload"]["vigil"]["acknowledged"].is_null());
+  CHECK(fast_b[1]["payload"]["vigil"]["acknowledged"]["author"] == "bob (token ops)");
   CHECK(second.stop(SIGTERM, 10s) == 0);
 }
 

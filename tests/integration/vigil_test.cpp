@@ -67,7 +67,7 @@ TEST_CASE("vigil serves node_exporter-compatible metrics that promtool accepts")
   CHECK(text.find("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\",role=\"test\"} ") !=
         std::string::npos);
   CHECK(text.find("# TYPE node_memory_MemTotal_bytes gauge") != std::string::npos);
-  CHECK(text.find("vigil_build_info{abi_version=\"1.1\",version=\"") != std::string::npos);
+  CHECK(text.find("vigil_build_info{abi_version=\"1.2\",version=\"") != std::string::npos);
   CHECK(text.find("vigil_plugin_call_duration_seconds_bucket{instance=\"cpu\",plugin=\"collector_"
                   "cpu\",le=\"+Inf\"}") != std::string::npos);
 

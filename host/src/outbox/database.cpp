@@ -44,6 +44,9 @@ constexpr const char* kMigrations[] = {
     R"(ALTER TABLE outbox ADD COLUMN tried TEXT NOT NULL DEFAULT '[]';
        ALTER TABLE outbox ADD COLUMN last_attempt INTEGER NOT NULL DEFAULT 0;
        CREATE INDEX transitions_by_time ON transitions (at);)",
+    // 2 -> 3: a receiver gets a group's notifications in order; finding the one in front of a
+    // row is an index probe.
+    R"(CREATE INDEX outbox_group_order ON outbox (state, receiver, group_key, id);)",
 };
 static_assert(std::size(kMigrations) == Database::kSchemaVersion);
 
@@ -275,6 +278,13 @@ bool insert_notification(Query&& q, const alerts::Notification& n, int64_t next_
       .bind(9, tried_json)
       .done();
 }
+
+// A receiver hears a group's notifications in the order they were made: a row waits while an
+// older one of its group for the same receiver is still pending (being retried), so an old
+// "firing" never lands after a newer "acknowledged" or "resolved". Other groups go on.
+constexpr const char* kFirstOfGroup =
+    "NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.receiver = o.receiver "
+    "AND p.group_key IS o.group_key AND p.id < o.id)";
 
 constexpr const char* kRowColumns =
     "id, idempotency_key, receiver, group_key, status, escalation_step, created, payload, state, "
@@ -614,8 +624,9 @@ std::vector<alerts::Transition> Database::history(const std::string& fingerprint
 
 std::vector<OutboxRow> Database::due(const std::string& receiver, int64_t now_ms, size_t limit) {
   static const std::string sql = std::string("SELECT ") + kRowColumns +
-                                 " FROM outbox WHERE state = 'pending' AND receiver = ? AND "
-                                 "next_attempt <= ? ORDER BY next_attempt, id LIMIT ?";
+                                 " FROM outbox o WHERE state = 'pending' AND receiver = ? AND "
+                                 "next_attempt <= ? AND " +
+                                 kFirstOfGroup + " ORDER BY next_attempt, id LIMIT ?";
   std::lock_guard lock(mutex_);
   std::vector<OutboxRow> out;
   Query q(statement(sql.c_str()));
@@ -634,8 +645,10 @@ std::vector<std::string> Database::receivers_with_pending() {
 
 int64_t Database::next_attempt_ms(const std::string& receiver) {
   std::lock_guard lock(mutex_);
-  Query q(
-      statement("SELECT MIN(next_attempt) FROM outbox WHERE state = 'pending' AND receiver = ?"));
+  static const std::string sql =
+      std::string("SELECT MIN(next_attempt) FROM outbox o WHERE state = 'pending' AND ") +
+      "receiver = ? AND " + kFirstOfGroup;
+  Query q(statement(sql.c_str()));
   q.bind(1, receiver);
   return q.step() == SQLITE_ROW && !q.is_null(0) ? q.integer(0) : INT64_MAX;
 }

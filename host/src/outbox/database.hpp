@@ -65,7 +65,7 @@ struct OpenOptions {
 // Thread-safety: every member takes the connection's mutex; safe from any thread.
 class Database : public alerts::Journal {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating when missing, migrating when older) `file`, or an in-memory database for
   // ":memory:". nullptr with `error` naming the file, what was found and what was expected

@@ -18,7 +18,10 @@ return {
       notifications = {
         { at = "3m", receiver = "chat", status = "firing", step = 0, alerts = { "HealthCheckDown" } },
         { at = "8m", receiver = "pager", status = "firing", step = 1 },
-        -- acknowledged at 17m: the second pass (which would start at 18m) never happens
+        -- acknowledged at 17m: both hear of it at once, and the second pass (which would start
+        -- at 18m) never happens
+        { at = "17m", receiver = "chat", status = "firing", step = 1 },
+        { at = "17m", receiver = "pager", status = "firing", step = 1 },
         { at = "41m", receiver = "chat", status = "resolved" },
         { at = "41m", receiver = "pager", status = "resolved" },
       },

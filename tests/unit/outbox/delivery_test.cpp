@@ -54,6 +54,35 @@ TEST_CASE("a failing receiver is retried with backoff and a success is never rep
   CHECK(d.counters().by_receiver.at("ops").latency_ms_sum == 3000);
 }
 
+TEST_CASE("a receiver gets one group's notifications in order, other groups are not held up") {
+  TempDir dir;
+  auto db = open_db(dir.db());
+  auto other = note("other-1", "ops", 0);
+  other.group_key = "0:{alertname=\"Other\"}";
+  queue(*db, {note("g-1", "ops", 0), note("g-2", "ops", 10), other});
+  std::vector<std::string> calls;
+  bool up = false;
+  Delivery d(*db);
+  d.set_receivers(
+      {{"ops", receiver([&](const alerts::Notification& n, int, std::string& e, int64_t&) {
+          calls.push_back(n.idempotency_key);
+          if (!up && n.idempotency_key == "g-1") {
+            e = "503";
+            return Outcome::retryable;
+          }
+          return Outcome::ok;
+        })}});
+  d.deliver_due(100);
+  // g-2 (the group's newer state) waits behind g-1's retry; the other group goes out.
+  CHECK(calls == std::vector<std::string>{"g-1", "other-1"});
+  CHECK(d.next_due_ms() == 1100);
+  CHECK(d.deliver_due(1000).empty());
+  up = true;
+  d.deliver_due(1100);
+  CHECK(calls == std::vector<std::string>{"g-1", "other-1", "g-1", "g-2"});
+  CHECK(db->find("g-2")->state == "delivered");
+}
+
 TEST_CASE("backoff grows by the factor up to the maximum and honours Retry-After") {
   TempDir dir;
   auto db = open_db(dir.db());
@@ -80,7 +109,10 @@ TEST_CASE("jitter spreads retries around the backoff without going below 80 perc
   TempDir dir;
   auto db = open_db(dir.db());
   std::vector<alerts::Notification> many;
-  for (int i = 0; i < 50; ++i) many.push_back(note("k" + std::to_string(i), "ops", 0));
+  for (int i = 0; i < 50; ++i) {
+    many.push_back(note("k" + std::to_string(i), "ops", 0));
+    many.back().group_key = "0:{i=\"" + std::to_string(i) + "\"}";  // 50 groups, all tried
+  }
   queue(*db, many);
   auto options = receiver(always(Outcome::retryable, "down"));
   options.jitter = true;
