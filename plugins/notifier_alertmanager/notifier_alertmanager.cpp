@@ -14,8 +14,6 @@
 // keep more than max_alerts alerts.
 #include <vigil/sdk.hpp>
 
-#include <openssl/evp.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -34,6 +32,7 @@
 #include "alerts.hpp"
 #include "vigil_plugin_http/client.hpp"
 #include "vigil_plugin_http/delivery.hpp"
+#include "vigil_plugin_http/request_options.hpp"
 
 namespace vigil::notifier_alertmanager {
 
@@ -53,15 +52,6 @@ std::string duration_text(std::chrono::milliseconds d) {
   if (ms != 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
   if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
-}
-
-std::string base64(const std::string& text) {
-  std::string out(4 * ((text.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 // A secret file's first line ("\r" stripped), as Kubernetes and Docker mount them.
@@ -192,13 +182,7 @@ class AlertmanagerNotifier final : public Notifier {
     shaping_.generator_url = config.string("generator_url");
 
     request_.method = "POST";
-    request_.timeout = config.duration("timeout");
-    request_.connect_timeout = config.duration("connect_timeout");
-    request_.ca_file = config.string("ca_file");
-    request_.client_cert = config.string("client_cert");
-    request_.client_key = config.string("client_key");
-    request_.insecure_skip_verify = config.boolean("insecure_skip_verify");
-    request_.proxy = config.string("proxy");
+    plugin_http::read_request_options(config, request_);
     request_.accept_gzip = false;
     request_.max_body_bytes = 1 << 20;
     request_.user_agent = "vigil-notifier-alertmanager";
@@ -294,7 +278,7 @@ class AlertmanagerNotifier final : public Notifier {
       if (!password_file_.empty() &&
           !read_secret_file("password_file", password_file_, password, error))
         return false;
-      header = "Basic " + base64(username_ + ":" + password);
+      header = plugin_http::basic_authorization(username_, password);
     } else if (!bearer_token_.empty() || !bearer_token_file_.empty()) {
       std::string token = bearer_token_;
       if (!bearer_token_file_.empty() &&
@@ -475,36 +459,29 @@ class AlertmanagerNotifier final : public Notifier {
 
 VIGIL_PLUGIN(
     "notifier_alertmanager", "1.0.0",
-    vigil::notifier<vigil::notifier_alertmanager::AlertmanagerNotifier>(
-        "Pushes alerts to Alertmanager's API v2 and re-sends them as Prometheus does")
-        .required_option("urls", vigil::StringList,
-                         "Alertmanager base URLs such as [\"http://am1:9093\"]; alerts are "
-                         "POSTed to <url>/api/v2/alerts")
-        .option("resend_interval", vigil::Duration, "1m",
-                "re-send every remembered alert this often (Prometheus' "
-                "--rules.alert.resend-delay)")
-        .option("resolved_retention", vigil::Duration, "15m",
-                "keep re-sending a resolved alert this long after it resolved")
-        .option("ends_at_factor", vigil::Double, "4",
-                "firing alerts get endsAt = now + ends_at_factor x resend_interval")
-        .option("max_alerts", vigil::Int, "10000",
-                "most alerts remembered for re-sending; beyond, the longest-resolved go first")
-        .option("extra_labels", vigil::Json, "{}",
-                "labels added to every alert that lacks them, such as {\"source\": \"vigil\"}")
-        .option("generator_url", vigil::String, "",
-                "generatorURL for every alert instead of the alert's own")
-        .option("username", vigil::String, "", "basic auth user")
-        .option("password", vigil::String, "", "basic auth password")
-        .option("password_file", vigil::String, "",
-                "file whose first line is the basic auth password (read at every post)")
-        .option("bearer_token", vigil::String, "", "sent as Authorization: Bearer <token>")
-        .option("bearer_token_file", vigil::String, "",
-                "file whose first line is the bearer token (read at every post)")
-        .option("timeout", vigil::Duration, "10s", "total time for one POST")
-        .option("connect_timeout", vigil::Duration, "5s", "time to connect (and TLS)")
-        .option("ca_file", vigil::String, "", "PEM bundle to trust instead of the system's")
-        .option("client_cert", vigil::String, "", "PEM client certificate, when Alertmanager asks")
-        .option("client_key", vigil::String, "", "PEM private key of client_cert")
-        .option("insecure_skip_verify", vigil::Bool, "false",
-                "do not verify Alertmanager's certificate (tests only)")
-        .option("proxy", vigil::String, "", "proxy URL such as http://proxy:3128"));
+    vigil::plugin_http::add_request_options(
+        vigil::notifier<vigil::notifier_alertmanager::AlertmanagerNotifier>(
+            "Pushes alerts to Alertmanager's API v2 and re-sends them as Prometheus does")
+            .required_option("urls", vigil::StringList,
+                             "Alertmanager base URLs such as [\"http://am1:9093\"]; alerts are "
+                             "POSTed to <url>/api/v2/alerts")
+            .option("resend_interval", vigil::Duration, "1m",
+                    "re-send every remembered alert this often (Prometheus' "
+                    "--rules.alert.resend-delay)")
+            .option("resolved_retention", vigil::Duration, "15m",
+                    "keep re-sending a resolved alert this long after it resolved")
+            .option("ends_at_factor", vigil::Double, "4",
+                    "firing alerts get endsAt = now + ends_at_factor x resend_interval")
+            .option("max_alerts", vigil::Int, "10000",
+                    "most alerts remembered for re-sending; beyond, the longest-resolved go first")
+            .option("extra_labels", vigil::Json, "{}",
+                    "labels added to every alert that lacks them, such as {\"source\": \"vigil\"}")
+            .option("generator_url", vigil::String, "",
+                    "generatorURL for every alert instead of the alert's own")
+            .option("username", vigil::String, "", "basic auth user")
+            .option("password", vigil::String, "", "basic auth password")
+            .option("password_file", vigil::String, "",
+                    "file whose first line is the basic auth password (read at every post)")
+            .option("bearer_token", vigil::String, "", "sent as Authorization: Bearer <token>")
+            .option("bearer_token_file", vigil::String, "",
+                    "file whose first line is the bearer token (read at every post)")));

@@ -27,6 +27,7 @@
 #include "events.hpp"
 #include "vigil_plugin_http/client.hpp"
 #include "vigil_plugin_http/delivery.hpp"
+#include "vigil_plugin_http/request_options.hpp"
 
 namespace vigil::notifier_events {
 
@@ -93,13 +94,7 @@ class EventsNotifier final : public Notifier {
           "option \"url\": found \"" + plugin_http::redact_url(request_.url) +
           "\", expected an http:// or https:// URL such as " + kPagerDutyUrl);
     if (Status s = read_routing_key(config); !s.is_ok()) return s;
-    request_.timeout = config.duration("timeout");
-    request_.connect_timeout = config.duration("connect_timeout");
-    request_.ca_file = config.string("ca_file");
-    request_.client_cert = config.string("client_cert");
-    request_.client_key = config.string("client_key");
-    request_.insecure_skip_verify = config.boolean("insecure_skip_verify");
-    request_.proxy = config.string("proxy");
+    plugin_http::read_request_options(config, request_);
     request_.accept_gzip = false;
     request_.max_body_bytes = 64 << 10;
     request_.user_agent = "vigil-notifier-events";
@@ -271,43 +266,38 @@ class EventsNotifier final : public Notifier {
 
 VIGIL_PLUGIN(
     "notifier_events", "1.0.0",
-    vigil::notifier<vigil::notifier_events::EventsNotifier>(
-        "Sends PagerDuty Events API v2 events (trigger, acknowledge, resolve under a dedup_key) "
-        "to PagerDuty or a tool that speaks the same API")
-        .option("url", vigil::String, "https://events.pagerduty.com/v2/enqueue",
-                "the Events API v2 endpoint: PagerDuty's, or a compatible tool's http(s) URL")
-        .option("routing_key", vigil::String, "",
-                "the integration (routing) key: 32 characters for PagerDuty; required unless "
-                "routing_key_file is set")
-        .option("routing_key_file", vigil::String, "",
-                "file whose first line is the routing key (instead of routing_key)")
-        .option("per_alert", vigil::Bool, "false",
-                "one event per alert (dedup_key from alert_dedup_key) instead of one per group")
-        .option("dedup_key", vigil::String, vigil::notifier_events::kDefaultDedupKey,
-                "template: the dedup_key of a group's events (at most 255 characters)")
-        .option("alert_dedup_key", vigil::String, vigil::notifier_events::kDefaultAlertDedupKey,
-                "template: the dedup_key of an alert's events, with per_alert")
-        .option("summary", vigil::String, vigil::notifier_events::kDefaultSummary,
-                "template: the incident's title (at most 1024 characters)")
-        .option("source", vigil::String, vigil::notifier_events::kDefaultSource,
-                "template: the affected system (empty: this host's name)")
-        .option("component", vigil::String, "", "template: the affected component (optional)")
-        .option("group", vigil::String, "", "template: the logical group (optional)")
-        .option("class", vigil::String, "", "template: the class or type of event (optional)")
-        .option("severity_label", vigil::String, "severity",
-                "the label whose value gives the event's severity")
-        .option("severity_map", vigil::Json, "{}",
+    vigil::plugin_http::add_request_options(
+        vigil::notifier<vigil::notifier_events::EventsNotifier>(
+            "Sends PagerDuty Events API v2 events (trigger, acknowledge, resolve under a "
+            "dedup_key) "
+            "to PagerDuty or a tool that speaks the same API")
+            .option("url", vigil::String, "https://events.pagerduty.com/v2/enqueue",
+                    "the Events API v2 endpoint: PagerDuty's, or a compatible tool's http(s) URL")
+            .option("routing_key", vigil::String, "",
+                    "the integration (routing) key: 32 characters for PagerDuty; required unless "
+                    "routing_key_file is set")
+            .option("routing_key_file", vigil::String, "",
+                    "file whose first line is the routing key (instead of routing_key)")
+            .option("per_alert", vigil::Bool, "false",
+                    "one event per alert (dedup_key from alert_dedup_key) instead of one per group")
+            .option("dedup_key", vigil::String, vigil::notifier_events::kDefaultDedupKey,
+                    "template: the dedup_key of a group's events (at most 255 characters)")
+            .option("alert_dedup_key", vigil::String, vigil::notifier_events::kDefaultAlertDedupKey,
+                    "template: the dedup_key of an alert's events, with per_alert")
+            .option("summary", vigil::String, vigil::notifier_events::kDefaultSummary,
+                    "template: the incident's title (at most 1024 characters)")
+            .option("source", vigil::String, vigil::notifier_events::kDefaultSource,
+                    "template: the affected system (empty: this host's name)")
+            .option("component", vigil::String, "", "template: the affected component (optional)")
+            .option("group", vigil::String, "", "template: the logical group (optional)")
+            .option("class", vigil::String, "", "template: the class or type of event (optional)")
+            .option("severity_label", vigil::String, "severity",
+                    "the label whose value gives the event's severity")
+            .option(
+                "severity_map", vigil::Json, "{}",
                 "label values to severities, such as {\"page\": \"critical\"}; critical, error, "
                 "warning and info need no entry")
-        .option("default_severity", vigil::String, "error",
-                "the severity of an alert whose label is missing or not mapped")
-        .option("headers", vigil::Json, "{}",
-                "extra request headers, such as {\"X-Team\": \"ops\"}")
-        .option("timeout", vigil::Duration, "10s", "total time for one event's request")
-        .option("connect_timeout", vigil::Duration, "5s", "time to connect (and TLS)")
-        .option("ca_file", vigil::String, "", "PEM bundle to trust instead of the system's")
-        .option("client_cert", vigil::String, "", "PEM client certificate, when the receiver asks")
-        .option("client_key", vigil::String, "", "PEM private key of client_cert")
-        .option("insecure_skip_verify", vigil::Bool, "false",
-                "do not verify the receiver's certificate (tests only)")
-        .option("proxy", vigil::String, "", "proxy URL such as http://proxy:3128"));
+            .option("default_severity", vigil::String, "error",
+                    "the severity of an alert whose label is missing or not mapped")
+            .option("headers", vigil::Json, "{}",
+                    "extra request headers, such as {\"X-Team\": \"ops\"}")));

@@ -21,6 +21,7 @@
 #include "slack_message.hpp"
 #include "vigil_plugin_http/client.hpp"
 #include "vigil_plugin_http/delivery.hpp"
+#include "vigil_plugin_http/request_options.hpp"
 
 namespace vigil::notifier_slack {
 
@@ -112,13 +113,7 @@ class SlackNotifier final : public Notifier {
 
     request_.method = "POST";
     request_.url = url_;
-    request_.timeout = config.duration("timeout");
-    request_.connect_timeout = config.duration("connect_timeout");
-    request_.ca_file = config.string("ca_file");
-    request_.client_cert = config.string("client_cert");
-    request_.client_key = config.string("client_key");
-    request_.insecure_skip_verify = config.boolean("insecure_skip_verify");
-    request_.proxy = config.string("proxy");
+    plugin_http::read_request_options(config, request_);
     request_.accept_gzip = false;
     request_.max_body_bytes = 64 << 10;  // Slack answers "ok" or a short error name
     request_.user_agent = "vigil-notifier-slack";
@@ -227,37 +222,31 @@ class SlackNotifier final : public Notifier {
 
 VIGIL_PLUGIN(
     "notifier_slack", "1.0.0",
-    vigil::notifier<vigil::notifier_slack::SlackNotifier>(
-        "Posts each notification to a Slack incoming webhook: a message with a severity colour "
-        "bar, the alerts, the acknowledgement and links")
-        .required_option("url", vigil::String,
-                         "the Slack incoming webhook's URL (a credential: never logged)")
-        .option("channel", vigil::String, "",
-                "post to this channel instead of the webhook's own (legacy webhooks only)")
-        .option("username", vigil::String, "", "the sender name shown instead of the app's")
-        .option("icon_emoji", vigil::String, "",
-                "the sender icon as an emoji code, such as \":rotating_light:\"")
-        .option("icon_url", vigil::String, "", "the sender icon as an image URL")
-        .option("title", vigil::String, vigil::notifier_slack::kDefaultTitle,
-                "the header line (a template, plain text, at most 150 characters)")
-        .option("text", vigil::String, vigil::notifier_slack::kDefaultText,
+    vigil::plugin_http::add_request_options(
+        vigil::notifier<vigil::notifier_slack::SlackNotifier>(
+            "Posts each notification to a Slack incoming webhook: a message with a severity colour "
+            "bar, the alerts, the acknowledgement and links")
+            .required_option("url", vigil::String,
+                             "the Slack incoming webhook's URL (a credential: never logged)")
+            .option("channel", vigil::String, "",
+                    "post to this channel instead of the webhook's own (legacy webhooks only)")
+            .option("username", vigil::String, "", "the sender name shown instead of the app's")
+            .option("icon_emoji", vigil::String, "",
+                    "the sender icon as an emoji code, such as \":rotating_light:\"")
+            .option("icon_url", vigil::String, "", "the sender icon as an image URL")
+            .option("title", vigil::String, vigil::notifier_slack::kDefaultTitle,
+                    "the header line (a template, plain text, at most 150 characters)")
+            .option(
+                "text", vigil::String, vigil::notifier_slack::kDefaultText,
                 "the summary under the header (a template, Slack mrkdwn, at most 3000 "
                 "characters); the fallback text of phone notifications is the title, \": \" and "
                 "this")
-        .option("links", vigil::Json, "[]",
-                "extra links under the message: [{\"text\": \"Runbook\", \"url\": \"{{ "
-                "commonAnnotations.runbook_url }}\"}], the url a template; an empty URL leaves "
-                "the link out")
-        .option("colors", vigil::Json, "{}",
-                "colour bar per severity, merged over critical/error #E01E5A, warning #ECB22E, "
-                "info #36C5F0, firing (any other severity) #E01E5A, resolved #2EB67D")
-        .option("max_alerts", vigil::Int, "10",
-                "alerts listed one by one (1 to 44); the rest are counted as \"and N more\"")
-        .option("timeout", vigil::Duration, "10s", "total time for one attempt")
-        .option("connect_timeout", vigil::Duration, "5s", "time to connect (and TLS)")
-        .option("ca_file", vigil::String, "", "PEM bundle to trust instead of the system's")
-        .option("client_cert", vigil::String, "", "PEM client certificate, when asked for one")
-        .option("client_key", vigil::String, "", "PEM private key of client_cert")
-        .option("insecure_skip_verify", vigil::Bool, "false",
-                "do not verify the receiver's certificate (tests only)")
-        .option("proxy", vigil::String, "", "proxy URL such as http://proxy:3128"));
+            .option("links", vigil::Json, "[]",
+                    "extra links under the message: [{\"text\": \"Runbook\", \"url\": \"{{ "
+                    "commonAnnotations.runbook_url }}\"}], the url a template; an empty URL leaves "
+                    "the link out")
+            .option("colors", vigil::Json, "{}",
+                    "colour bar per severity, merged over critical/error #E01E5A, warning #ECB22E, "
+                    "info #36C5F0, firing (any other severity) #E01E5A, resolved #2EB67D")
+            .option("max_alerts", vigil::Int, "10",
+                    "alerts listed one by one (1 to 44); the rest are counted as \"and N more\"")));

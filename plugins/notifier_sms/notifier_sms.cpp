@@ -27,6 +27,7 @@
 #include "sms_message.hpp"
 #include "vigil_plugin_http/client.hpp"
 #include "vigil_plugin_http/delivery.hpp"
+#include "vigil_plugin_http/request_options.hpp"
 
 namespace vigil::notifier_sms {
 
@@ -116,13 +117,7 @@ class SmsNotifier final : public Notifier {
 
     request_.method = "POST";
     request_.url = url_;
-    request_.timeout = config.duration("timeout");
-    request_.connect_timeout = config.duration("connect_timeout");
-    request_.ca_file = config.string("ca_file");
-    request_.client_cert = config.string("client_cert");
-    request_.client_key = config.string("client_key");
-    request_.insecure_skip_verify = config.boolean("insecure_skip_verify");
-    request_.proxy = config.string("proxy");
+    plugin_http::read_request_options(config, request_);
     request_.accept_gzip = false;
     request_.max_body_bytes = 1 << 20;
     request_.user_agent = "vigil-notifier-sms";
@@ -304,7 +299,8 @@ class SmsNotifier final : public Notifier {
         return Status::invalid_argument(
             "options \"basic_auth_user\" and \"headers\": both set an Authorization header, "
             "expected one");
-    request_.headers.emplace_back("Authorization", basic_authorization(user, password));
+    request_.headers.emplace_back("Authorization",
+                                  plugin_http::basic_authorization(user, password));
     return Status::ok();
   }
 
@@ -324,40 +320,33 @@ class SmsNotifier final : public Notifier {
 
 VIGIL_PLUGIN(
     "notifier_sms", "1.0.0",
-    vigil::notifier<vigil::notifier_sms::SmsNotifier>(
-        "Sends each notification as a short text message through an SMS gateway's HTTP API "
-        "(Twilio-compatible forms, or JSON), one request per recipient")
-        .required_option("url", vigil::String,
-                         "the gateway's http:// or https:// URL, such as "
-                         "https://api.twilio.com/2010-04-01/Accounts/<sid>/Messages.json")
-        .option("format", vigil::String, "form",
-                "\"form\" (application/x-www-form-urlencoded, as Twilio takes) or \"json\"")
-        .required_option("recipients", vigil::StringList,
-                         "numbers to text, one request each, such as [\"+15550001\"]")
-        .option("from", vigil::String, "", "the sender number or name; empty: no sender field")
-        .option("message", vigil::String, vigil::notifier_sms::kDefaultMessage,
-                "the text (a template); longer than max_length it is cut and ends in \"…\"; "
-                "empty: nothing is sent")
-        .option("to_field", vigil::String, "To", "the field carrying the recipient")
-        .option("from_field", vigil::String, "From", "the field carrying the sender")
-        .option("body_field", vigil::String, "Body", "the field carrying the text")
-        .option("fields", vigil::Json, "{}",
-                "more fields sent as they are, such as {\"MessagingServiceSid\": \"MG...\"}")
-        .option("headers", vigil::Json, "{}",
-                "extra request headers, such as {\"X-Api-Key\": \"...\"}")
-        .option("basic_auth_user", vigil::String, "",
-                "HTTP basic auth user (Twilio: the account SID)")
-        .option("basic_auth_password", vigil::String, "",
-                "HTTP basic auth password (Twilio: the auth token); never logged")
-        .option("basic_auth_password_file", vigil::String, "",
-                "a file whose first line is the password (instead of basic_auth_password)")
-        .option("max_length", vigil::Int, "160",
-                "most characters (not bytes) in one message, \"…\" included")
-        .option("timeout", vigil::Duration, "10s", "total time for one request")
-        .option("connect_timeout", vigil::Duration, "5s", "time to connect (and TLS)")
-        .option("ca_file", vigil::String, "", "PEM bundle to trust instead of the system's")
-        .option("client_cert", vigil::String, "", "PEM client certificate, when asked for one")
-        .option("client_key", vigil::String, "", "PEM private key of client_cert")
-        .option("insecure_skip_verify", vigil::Bool, "false",
-                "do not verify the gateway's certificate (tests only)")
-        .option("proxy", vigil::String, "", "proxy URL such as http://proxy:3128"));
+    vigil::plugin_http::add_request_options(
+        vigil::notifier<vigil::notifier_sms::SmsNotifier>(
+            "Sends each notification as a short text message through an SMS gateway's HTTP API "
+            "(Twilio-compatible forms, or JSON), one request per recipient")
+            .required_option("url", vigil::String,
+                             "the gateway's http:// or https:// URL, such as "
+                             "https://api.twilio.com/2010-04-01/Accounts/<sid>/Messages.json")
+            .option("format", vigil::String, "form",
+                    "\"form\" (application/x-www-form-urlencoded, as Twilio takes) or \"json\"")
+            .required_option("recipients", vigil::StringList,
+                             "numbers to text, one request each, such as [\"+15550001\"]")
+            .option("from", vigil::String, "", "the sender number or name; empty: no sender field")
+            .option("message", vigil::String, vigil::notifier_sms::kDefaultMessage,
+                    "the text (a template); longer than max_length it is cut and ends in \"…\"; "
+                    "empty: nothing is sent")
+            .option("to_field", vigil::String, "To", "the field carrying the recipient")
+            .option("from_field", vigil::String, "From", "the field carrying the sender")
+            .option("body_field", vigil::String, "Body", "the field carrying the text")
+            .option("fields", vigil::Json, "{}",
+                    "more fields sent as they are, such as {\"MessagingServiceSid\": \"MG...\"}")
+            .option("headers", vigil::Json, "{}",
+                    "extra request headers, such as {\"X-Api-Key\": \"...\"}")
+            .option("basic_auth_user", vigil::String, "",
+                    "HTTP basic auth user (Twilio: the account SID)")
+            .option("basic_auth_password", vigil::String, "",
+                    "HTTP basic auth password (Twilio: the auth token); never logged")
+            .option("basic_auth_password_file", vigil::String, "",
+                    "a file whose first line is the password (instead of basic_auth_password)")
+            .option("max_length", vigil::Int, "160",
+                    "most characters (not bytes) in one message, \"…\" included")));

@@ -48,7 +48,4 @@ std::string json_body(const Fields& fields);
 // JSON writes them.
 std::string form_text(const nlohmann::ordered_json& value);
 
-// "Basic " + base64("user:password"), for the Authorization header.
-std::string basic_authorization(const std::string& user, const std::string& password);
-
 }  // namespace vigil::notifier_sms

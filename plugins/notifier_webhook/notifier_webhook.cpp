@@ -14,6 +14,7 @@
 
 #include "vigil_plugin_http/client.hpp"
 #include "vigil_plugin_http/delivery.hpp"
+#include "vigil_plugin_http/request_options.hpp"
 #include "webhook.hpp"
 
 namespace vigil::notifier_webhook {
@@ -27,13 +28,7 @@ class WebhookNotifier final : public Notifier {
     if (request_.url.rfind("http://", 0) != 0 && request_.url.rfind("https://", 0) != 0)
       return Status::invalid_argument("option \"url\": found \"" + request_.url +
                                       "\", expected an http:// or https:// URL");
-    request_.timeout = config.duration("timeout");
-    request_.connect_timeout = config.duration("connect_timeout");
-    request_.ca_file = config.string("ca_file");
-    request_.client_cert = config.string("client_cert");
-    request_.client_key = config.string("client_key");
-    request_.insecure_skip_verify = config.boolean("insecure_skip_verify");
-    request_.proxy = config.string("proxy");
+    plugin_http::read_request_options(config, request_);
     request_.accept_gzip = false;
     request_.max_body_bytes = 1 << 20;
     request_.user_agent = "vigil-notifier-webhook";
@@ -92,25 +87,17 @@ class WebhookNotifier final : public Notifier {
 
 }  // namespace vigil::notifier_webhook
 
-VIGIL_PLUGIN("notifier_webhook", "1.0.0",
-             vigil::notifier<vigil::notifier_webhook::WebhookNotifier>(
-                 "POSTs each notification as JSON (Alertmanager webhook v4 plus Vigil's fields)")
-                 .required_option("url", vigil::String, "the receiver's http:// or https:// URL")
-                 .option("headers", vigil::Json, "{}",
-                         "extra request headers, such as {\"Authorization\": \"Bearer ...\"}")
-                 .option("hmac_secret", vigil::String, "",
-                         "shared secret: sign each body with HMAC-SHA256 into signature_header")
-                 .option("hmac_secret_file", vigil::String, "",
-                         "file whose first line is the shared secret (instead of hmac_secret)")
-                 .option("signature_header", vigil::String, "X-Vigil-Signature",
-                         "header carrying \"sha256=<hex>\" when a secret is set")
-                 .option("timeout", vigil::Duration, "10s", "total time for one attempt")
-                 .option("connect_timeout", vigil::Duration, "5s", "time to connect (and TLS)")
-                 .option("ca_file", vigil::String, "",
-                         "PEM bundle to trust instead of the system's")
-                 .option("client_cert", vigil::String, "",
-                         "PEM client certificate, when the receiver asks")
-                 .option("client_key", vigil::String, "", "PEM private key of client_cert")
-                 .option("insecure_skip_verify", vigil::Bool, "false",
-                         "do not verify the receiver's certificate (tests only)")
-                 .option("proxy", vigil::String, "", "proxy URL such as http://proxy:3128"));
+VIGIL_PLUGIN(
+    "notifier_webhook", "1.0.0",
+    vigil::plugin_http::add_request_options(
+        vigil::notifier<vigil::notifier_webhook::WebhookNotifier>(
+            "POSTs each notification as JSON (Alertmanager webhook v4 plus Vigil's fields)")
+            .required_option("url", vigil::String, "the receiver's http:// or https:// URL")
+            .option("headers", vigil::Json, "{}",
+                    "extra request headers, such as {\"Authorization\": \"Bearer ...\"}")
+            .option("hmac_secret", vigil::String, "",
+                    "shared secret: sign each body with HMAC-SHA256 into signature_header")
+            .option("hmac_secret_file", vigil::String, "",
+                    "file whose first line is the shared secret (instead of hmac_secret)")
+            .option("signature_header", vigil::String, "X-Vigil-Signature",
+                    "header carrying \"sha256=<hex>\" when a secret is set")));

@@ -15,6 +15,7 @@
 #include "sms_gateway.hpp"
 #include "sms_message.hpp"
 #include "support/test_servers.hpp"
+#include "vigil_plugin_http/client.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -425,7 +426,7 @@ TEST_CASE("the password comes from a file's first line and shows in no message o
   CHECK(r.message().find("s3cr3t") == std::string::npos);
   REQUIRE(inst.notify(disk_full()).code() == VIGIL_ERR_RETRYABLE);  // logs "already has"
   CHECK(gateway.requests().at(0).headers.at("authorization") ==
-        vigil::notifier_sms::basic_authorization("AC0001", "s3cr3t-t0ken"));
+        vigil::plugin_http::basic_authorization("AC0001", "s3cr3t-t0ken"));
   CHECK_FALSE(host.logs().empty());
   for (const auto& line : host.logs()) {
     CHECK(line.message.find("s3cr3t") == std::string::npos);
@@ -452,9 +453,9 @@ TEST_CASE("form and basic auth encodings are the standard ones") {
   CHECK(vigil::notifier_sms::form_body(Fields{{"a b", "x&y=z"}, {"n", 3}, {"t", true}}) ==
         "a+b=x%26y%3Dz&n=3&t=true");
   CHECK(vigil::notifier_sms::form_body(Fields{{"Body", "é*-._~"}}) == "Body=%C3%A9*-._%7E");
-  CHECK(vigil::notifier_sms::basic_authorization("a", "") == "Basic YTo=");
-  CHECK(vigil::notifier_sms::basic_authorization("ab", "") == "Basic YWI6");
-  CHECK(vigil::notifier_sms::basic_authorization("Aladdin", "open sesame") ==
+  CHECK(vigil::plugin_http::basic_authorization("a", "") == "Basic YTo=");
+  CHECK(vigil::plugin_http::basic_authorization("ab", "") == "Basic YWI6");
+  CHECK(vigil::plugin_http::basic_authorization("Aladdin", "open sesame") ==
         "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
 }
 

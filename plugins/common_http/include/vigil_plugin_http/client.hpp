@@ -118,6 +118,9 @@ enum class ErrorKind {
 // "timeout", "tls_verify", ...
 const char* error_kind_name(ErrorKind kind);
 
+// "Basic " + base64("user:password"): the Authorization header of HTTP basic authentication.
+std::string basic_authorization(std::string_view user, std::string_view password);
+
 struct Result {
   ErrorKind error_kind = ErrorKind::none;
   // One line a person can act on: "GET https://example.test/: <what curl said> (curl error 60)".
