@@ -310,3 +310,47 @@ TEST_CASE("alerting: check-config finds a notifier's template error with its lin
   INFO(ok.output);
   CHECK(ok.exit_code == 0);
 }
+
+TEST_CASE("alerting: an incident tool acknowledges a group through /api/v1/events") {
+  AlertingSetup setup;
+  std::filesystem::create_directories(setup.out);
+  setup.set("signal_level 0.95\n");
+  VigilProcess vigil(setup.config(R"(
+    rule { name = "SignalHigh", expr = "signal_level", above = 0.9 }
+    route { receiver = "log", group_wait = "0s", group_interval = "1h", group_by = { "alertname" } }
+  )"));
+  const uint16_t port = vigil.port();
+  REQUIRE(port != 0);
+  REQUIRE(setup.wait_for_notification("SignalHigh", "firing"));
+  const std::string group_id = setup.notifications()[0]["payload"]["vigil"].value("group_id", "");
+  REQUIRE(group_id.size() == 16);
+
+  auto wrong = post(port, "/api/v1/events", {{"event_action", "resolve"}, {"dedup_key", "x"}});
+  CHECK(wrong.status == 400);
+  CHECK(wrong.body.find("expected \\\"acknowledge\\\" or \\\"unacknowledge\\\"") !=
+        std::string::npos);
+  auto unknown =
+      post(port, "/api/v1/events", {{"event_action", "acknowledge"}, {"dedup_key", "vigil-0"}});
+  CHECK(unknown.status == 404);
+  CHECK(post(port, "/api/v1/events",
+             {{"event_action", "acknowledge"}, {"dedup_key", "vigil-" + group_id}}, false)
+            .status == 401);
+
+  auto acked = post(
+      port, "/api/v1/events",
+      {{"event_action", "acknowledge"}, {"dedup_key", "vigil-" + group_id}, {"author", "carol"}});
+  INFO(acked.body);
+  REQUIRE(acked.status == 202);
+  auto alert = wait_for_alert(port, "SignalHigh", "firing");
+  REQUIRE(alert.is_object());
+  CHECK(alert["acknowledged"]["author"] == "carol (token ops)");
+  // The receiver hears of it at once, though the group interval is an hour.
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  bool told = false;
+  while (!told && std::chrono::steady_clock::now() < until) {
+    for (const auto& n : setup.notifications())
+      told = told || n["payload"]["vigil"]["acknowledged"].is_object();
+    if (!told) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(told);
+}

@@ -1145,6 +1145,12 @@ std::vector<Silence> Engine::list_silences(bool include_expired, int64_t now_ms)
   return out;
 }
 
+std::string Engine::group_key_for_id(const std::string& group_id) const {
+  for (const auto& [key, g] : groups_)
+    if (fingerprint({{"group", key}}) == group_id) return key;
+  return "";
+}
+
 std::vector<Group> Engine::list_groups() const {
   std::vector<Group> out;
   for (const auto& [k, g] : groups_) out.push_back(g);

@@ -92,6 +92,8 @@ class Engine {
   const Alert* find_alert(const std::string& fingerprint) const;
   std::vector<Silence> list_silences(bool include_expired, int64_t now_ms) const;
   std::vector<Group> list_groups() const;
+  // The key of the group whose notifications carry this vigil.group_id; "" when none does.
+  std::string group_key_for_id(const std::string& group_id) const;
   std::vector<Transition> history(const std::string& fingerprint, size_t limit) {
     return journal_.history(fingerprint, limit);
   }

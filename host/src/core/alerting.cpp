@@ -480,6 +480,60 @@ void AlertingService::mount(http::Server& server) {
   add("POST", "/api/v1/alerts/ack", Role::operate, ack_handler(true));
   add("POST", "/api/v1/alerts/unack", Role::operate, ack_handler(false));
 
+  // Acknowledgements coming back from an incident tool, in the Events API v2 shape
+  // notifier_events sends: {"event_action": "acknowledge", "dedup_key": "vigil-<group_id>"}.
+  // Firing and resolving stay with the rules: a tool cannot trigger or resolve a Vigil alert.
+  add("POST", "/api/v1/events", Role::operate,
+      [this](const http::Request& request, http::Response& response, const Caller& caller) {
+        auto body = body_object(request, response);
+        if (!body) return;
+        const std::string action = body->value("event_action", "");
+        if (action != "acknowledge" && action != "unacknowledge")
+          return error_reply(response, 400,
+                             "event_action: found \"" + action +
+                                 "\", expected \"acknowledge\" or \"unacknowledge\" (alerts "
+                                 "fire and resolve from their rules)");
+        const json dedup = body->value("dedup_key", json());
+        if (!dedup.is_string() || dedup.get<std::string>().empty())
+          return error_reply(response, 400,
+                             "dedup_key: expected the key notifier_events sent, such as "
+                             "\"vigil-<group_id>\"");
+        std::string id = dedup.get<std::string>();
+        if (id.rfind("vigil-", 0) == 0) id.erase(0, 6);
+        std::string author = body->value("author", "");
+        if (author.empty() && body->contains("payload") && (*body)["payload"].is_object())
+          author = (*body)["payload"].value("source", "");
+        if (author.empty()) author = body->value("client", caller.name.empty() ? "events" : "");
+        if (author.empty()) author = caller.name;
+        if (!caller.name.empty() && author != caller.name) author += " (token " + caller.name + ")";
+        const int64_t t = now();
+        std::string result;
+        {
+          std::lock_guard lock(mutex_);
+          const std::string key = engine_->group_key_for_id(id);
+          if (key.empty()) {
+            result = "no notification group with dedup_key \"" + dedup.get<std::string>() + "\"";
+          } else if (action == "acknowledge") {
+            alerts::Ack a;
+            a.author = author;
+            a.comment = body->value("comment", "acknowledged in the incident tool");
+            result = engine_->acknowledge(key, true, a, t);
+          } else {
+            result = engine_->unacknowledge(key, true, author, t);
+          }
+        }
+        if (!result.empty()) return error_reply(response, 404, result);
+        delivery_->wake();
+        {
+          std::lock_guard lock(mutex_);
+          wake();
+        }
+        reply(response, 202,
+              json{{"status", "success"},
+                   {"message", action + "d " + dedup.get<std::string>()},
+                   {"dedup_key", dedup.get<std::string>()}});
+      });
+
   add("GET", "/api/v1/silences", Role::read,
       [this](const http::Request& request, http::Response& response, const Caller&) {
         const bool expired = request.query("expired") == std::optional<std::string_view>("true");
