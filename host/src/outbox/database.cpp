@@ -44,8 +44,8 @@ constexpr const char* kMigrations[] = {
     R"(ALTER TABLE outbox ADD COLUMN tried TEXT NOT NULL DEFAULT '[]';
        ALTER TABLE outbox ADD COLUMN last_attempt INTEGER NOT NULL DEFAULT 0;
        CREATE INDEX transitions_by_time ON transitions (at);)",
-    // 2 -> 3: a receiver gets a group's notifications in order; finding the one in front of a
-    // row is an index probe.
+    // 2 -> 3: a receiver gets a group's notifications in order; a group's pending rows for a
+    // receiver are found through this index.
     R"(CREATE INDEX outbox_group_order ON outbox (state, receiver, group_key, id);)",
 };
 static_assert(std::size(kMigrations) == Database::kSchemaVersion);
@@ -261,9 +261,16 @@ alerts::Silence silence_from(const json& j) {
   return s;
 }
 
+// A receiver hears a group's notifications in the order they were made: rows are taken by
+// (next_attempt, id), a new row is never due before the pending rows of its group, and a retry
+// pushes the later rows of its group behind it (record()); the lanes skip the rest of a group
+// in a batch once one of its rows is retried. So an old "firing" never lands after a newer
+// "acknowledged" or "resolved", and other groups go on.
 constexpr const char* kInsertNotification =
     "INSERT OR IGNORE INTO outbox (idempotency_key, receiver, group_key, status, escalation_step, "
-    "created, payload, next_attempt, tried) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "created, payload, next_attempt, tried) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, MAX(?8, "
+    "COALESCE((SELECT MAX(next_attempt) FROM outbox WHERE state = 'pending' AND receiver = ?2 AND "
+    "group_key IS ?3), 0)), ?9)";
 
 bool insert_notification(Query&& q, const alerts::Notification& n, int64_t next_attempt_ms,
                          const std::string& tried_json) {
@@ -278,13 +285,6 @@ bool insert_notification(Query&& q, const alerts::Notification& n, int64_t next_
       .bind(9, tried_json)
       .done();
 }
-
-// A receiver hears a group's notifications in the order they were made: a row waits while an
-// older one of its group for the same receiver is still pending (being retried), so an old
-// "firing" never lands after a newer "acknowledged" or "resolved". Other groups go on.
-constexpr const char* kFirstOfGroup =
-    "NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.receiver = o.receiver "
-    "AND p.group_key IS o.group_key AND p.id < o.id)";
 
 constexpr const char* kRowColumns =
     "id, idempotency_key, receiver, group_key, status, escalation_step, created, payload, state, "
@@ -624,9 +624,8 @@ std::vector<alerts::Transition> Database::history(const std::string& fingerprint
 
 std::vector<OutboxRow> Database::due(const std::string& receiver, int64_t now_ms, size_t limit) {
   static const std::string sql = std::string("SELECT ") + kRowColumns +
-                                 " FROM outbox o WHERE state = 'pending' AND receiver = ? AND "
-                                 "next_attempt <= ? AND " +
-                                 kFirstOfGroup + " ORDER BY next_attempt, id LIMIT ?";
+                                 " FROM outbox WHERE state = 'pending' AND receiver = ? AND "
+                                 "next_attempt <= ? ORDER BY next_attempt, id LIMIT ?";
   std::lock_guard lock(mutex_);
   std::vector<OutboxRow> out;
   Query q(statement(sql.c_str()));
@@ -645,10 +644,8 @@ std::vector<std::string> Database::receivers_with_pending() {
 
 int64_t Database::next_attempt_ms(const std::string& receiver) {
   std::lock_guard lock(mutex_);
-  static const std::string sql =
-      std::string("SELECT MIN(next_attempt) FROM outbox o WHERE state = 'pending' AND ") +
-      "receiver = ? AND " + kFirstOfGroup;
-  Query q(statement(sql.c_str()));
+  Query q(
+      statement("SELECT MIN(next_attempt) FROM outbox WHERE state = 'pending' AND receiver = ?"));
   q.bind(1, receiver);
   return q.step() == SQLITE_ROW && !q.is_null(0) ? q.integer(0) : INT64_MAX;
 }
@@ -699,6 +696,17 @@ bool Database::record(const OutboxRow& row, const DeliveryResult& result, int64_
       .bind(6, row.id);
   if (!q.done()) return fail("recording the delivery");
   const bool changed = sqlite3_changes(db_) > 0;
+  if (changed && result.kind == DeliveryResult::retry) {
+    Query later(statement(
+        "UPDATE outbox SET next_attempt = MAX(next_attempt, ?1) WHERE state = 'pending' AND "
+        "receiver = ?2 AND group_key IS ?3 AND id > ?4"));
+    if (!later.bind(1, result.next_attempt_ms)
+             .bind(2, row.notification.receiver)
+             .bind(3, row.notification.group_key)
+             .bind(4, row.id)
+             .done())
+      return fail("keeping the group's later notifications behind");
+  }
   if (changed && result.fallback) {
     std::vector<std::string> tried = row.tried;
     tried.push_back(row.notification.receiver);

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cmath>
 #include <condition_variable>
+#include <set>
 #include <thread>
 
 namespace vigil::outbox {
@@ -199,8 +200,10 @@ std::vector<DeliveryRecord> Delivery::deliver_due(int64_t now_ms) {
     for (const auto& receiver : db_.receivers_with_pending()) {
       auto it = receivers_.find(receiver);
       if (it == receivers_.end()) continue;
+      std::set<std::string> held;  // groups with a row that failed in this batch
       for (const auto& row : db_.due(receiver, now_ms, 64)) {
         any = true;
+        if (held.count(row.notification.group_key)) continue;  // now behind that row's retry
         Answer answer;
         try {
           answer.outcome = it->second.deliver(row.notification, row.attempts + 1, answer.error,
@@ -210,6 +213,7 @@ std::vector<DeliveryRecord> Delivery::deliver_due(int64_t now_ms) {
           answer.error = std::string("the receiver threw: ") + e.what();
         }
         out.push_back(settle(receiver, it->second, row, answer, now_ms));
+        if (answer.outcome != Outcome::ok) held.insert(row.notification.group_key);
       }
     }
     if (!any) break;  // fallbacks queued above are due now too: go round until quiet
@@ -328,7 +332,9 @@ void Delivery::run(Lane& l) {
     const int64_t now = wall_ms();
     const auto rows = db_.due(l.receiver, now, 64);
     bool stopped = false;
+    std::set<std::string> held;  // groups with a row that failed in this batch
     for (const auto& row : rows) {
+      if (held.count(row.notification.group_key)) continue;  // now behind that row's retry
       bool hung = false;
       {
         std::lock_guard lock(l.mutex);
@@ -359,6 +365,7 @@ void Delivery::run(Lane& l) {
         break;
       }
       settle(l.receiver, options, row, answer, wall_ms());
+      if (answer.outcome != Outcome::ok) held.insert(row.notification.group_key);
     }
     if (stopped) break;
     bool busy = false;

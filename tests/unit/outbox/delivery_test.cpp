@@ -76,11 +76,13 @@ TEST_CASE("a receiver gets one group's notifications in order, other groups are 
   // g-2 (the group's newer state) waits behind g-1's retry; the other group goes out.
   CHECK(calls == std::vector<std::string>{"g-1", "other-1"});
   CHECK(d.next_due_ms() == 1100);
+  // A notification the group makes meanwhile waits behind the retry too.
+  queue(*db, {note("g-3", "ops", 500)});
   CHECK(d.deliver_due(1000).empty());
   up = true;
   d.deliver_due(1100);
-  CHECK(calls == std::vector<std::string>{"g-1", "other-1", "g-1", "g-2"});
-  CHECK(db->find("g-2")->state == "delivered");
+  CHECK(calls == std::vector<std::string>{"g-1", "other-1", "g-1", "g-2", "g-3"});
+  CHECK(db->find("g-3")->state == "delivered");
 }
 
 TEST_CASE("backoff grows by the factor up to the maximum and honours Retry-After") {
