@@ -777,6 +777,8 @@ void Engine::flush_plain(Group& g, const Route& r, const Members& m, int64_t now
 
 void Engine::flush_policy(Group& g, const Route& r, const Members& m, int64_t now_ms, Step& step,
                           bool& finished) {
+  const bool ack_news = g.ack_changed;  // only this flush may act on it
+  g.ack_changed = false;
   auto pit = routing_.policies.find(g.policy);
   if (pit == routing_.policies.end()) {
     finished = true;  // validate() refuses this; a group of a policy removed by reload ends
@@ -832,8 +834,7 @@ void Engine::flush_policy(Group& g, const Route& r, const Members& m, int64_t no
   }
   // Between steps: what changed goes to the receivers told so far, at most every group interval.
   if (m.hash == g.last_notified_hash || g.notified_receivers.empty()) return;
-  const int64_t due = g.ack_changed ? now_ms : g.last_notified_ms + group_interval;
-  g.ack_changed = false;
+  const int64_t due = ack_news ? now_ms : g.last_notified_ms + group_interval;
   if (now_ms < due) {
     if (g.next_flush_ms != due) {
       g.next_flush_ms = due;

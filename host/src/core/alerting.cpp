@@ -500,11 +500,12 @@ void AlertingService::mount(http::Server& server) {
                              "\"vigil-<group_id>\"");
         std::string id = dedup.get<std::string>();
         if (id.rfind("vigil-", 0) == 0) id.erase(0, 6);
+        // Who: "author", else the event's payload.source or client, else the token's name.
         std::string author = body->value("author", "");
         if (author.empty() && body->contains("payload") && (*body)["payload"].is_object())
           author = (*body)["payload"].value("source", "");
-        if (author.empty()) author = body->value("client", caller.name.empty() ? "events" : "");
-        if (author.empty()) author = caller.name;
+        if (author.empty()) author = body->value("client", "");
+        if (author.empty()) author = caller.name.empty() ? "events" : caller.name;
         if (!caller.name.empty() && author != caller.name) author += " (token " + caller.name + ")";
         const int64_t t = now();
         std::string result;
