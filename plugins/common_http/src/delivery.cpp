@@ -95,7 +95,8 @@ Judgement judge_delivery(std::string_view what, const Result& result) {
             {}};
   }
   return {Verdict::permanent,
-          message + "; expected 2xx, and a client error will not change on a retry", {}};
+          message + "; expected 2xx, and a client error will not change on a retry",
+          {}};
 }
 
 }  // namespace vigil::plugin_http

@@ -1,7 +1,7 @@
 // How every HTTP notifier judges an answer (vigil_plugin_http/delivery.hpp): against the real
 // loopback server for the answers, and on its own for Retry-After values.
-#include "vigil_plugin_http/client.hpp"
 #include "vigil_plugin_http/delivery.hpp"
+#include "vigil_plugin_http/client.hpp"
 
 #include "loopback.hpp"
 #include "support/test_servers.hpp"
