@@ -66,9 +66,10 @@ json silence_json(const alerts::Silence& s, int64_t now) {
           {"author", s.author},
           {"comment", s.comment},
           {"end_on_resolve", s.end_on_resolve},
-          {"state", now < s.starts_ms ? "pending"
-                    : now < s.ends_ms ? "active"
-                                      : "expired"}};
+          // An expired silence may never have started (ended before its start).
+          {"state", now >= s.ends_ms    ? "expired"
+                    : now < s.starts_ms ? "pending"
+                                        : "active"}};
 }
 
 void reply(http::Response& response, int status, const json& body) {
@@ -103,6 +104,38 @@ std::optional<int64_t> duration_field(const json& body, const char* key, http::R
     return std::nullopt;
   }
   return d->count();
+}
+
+std::set<std::string> receiver_names(
+    const std::map<std::string, outbox::ReceiverOptions>& receivers) {
+  std::set<std::string> names;
+  for (const auto& [name, options] : receivers) names.insert(name);
+  return names;
+}
+
+// A silence from the config, its times left to the caller.
+alerts::Silence config_silence(const config::SilenceConfig& sc) {
+  alerts::Silence s;
+  for (const auto& text : sc.matchers) {
+    std::string why;  // the config's validation already refused a bad one
+    if (auto m = alerts::parse_matcher(text, why)) s.matchers.push_back(*m);
+  }
+  s.author = sc.author;
+  s.comment = sc.comment;
+  s.end_on_resolve = sc.end_on_resolve;
+  return s;
+}
+
+// What recognises a config silence in the database: its matchers, author and comment. An
+// operator who expired it may have had " (expired by NAME)" added to the comment: still the
+// same silence, and it must not come back.
+std::string silence_key(const alerts::Silence& s) {
+  std::string comment = s.comment;
+  if (auto at = comment.rfind("(expired by "); at != std::string::npos && comment.back() == ')')
+    comment.erase(at > 0 && comment[at - 1] == ' ' ? at - 1 : at);
+  std::string key = s.author + "\n" + comment;
+  for (const auto& m : s.matchers) key += "\n" + m.to_string();
+  return key;
 }
 
 // The Lua rule set reading the daemon's store.
@@ -155,26 +188,34 @@ int64_t AlertingService::now() const {
   return wall_ms();
 }
 
+std::unique_ptr<RuleRunner> load_checked_rules(const RuleLoader& loader,
+                                               const config::AlertingConfig& config,
+                                               const std::set<std::string>& receivers,
+                                               std::vector<std::string>& errors) {
+  auto runner = loader(config, errors);
+  if (!runner) return nullptr;
+  auto problems = alerts::Engine::validate(runner->routing(), receivers);
+  if (problems.empty()) return runner;
+  errors.insert(errors.end(), problems.begin(), problems.end());
+  return nullptr;
+}
+
+std::shared_ptr<const ApiAuth> AlertingService::auth() {
+  std::lock_guard lock(auth_mutex_);
+  return auth_;
+}
+
 bool AlertingService::start(const config::HostConfig& config, std::string& error) {
   config_ = config.alerting;
-  auth_ = std::make_unique<ApiAuth>(config.api);
+  auth_ = std::make_shared<const ApiAuth>(config.api);
   const std::string file = (config_.data_dir / "vigil.db").string();
   db_ = outbox::Database::open(file, error);
   if (!db_) return false;
   std::vector<std::string> errors;
-  runner_ = loader_(config_, errors);
-  if (!runner_) {
+  auto runner = load_checked_rules(loader_, config_, receiver_names(receivers_), errors);
+  if (!runner) {
     error = "alerting.rules: the rules did not load:";
     for (const auto& e : errors) error += "\n  " + e;
-    return false;
-  }
-  std::set<std::string> names;
-  for (const auto& [name, options] : receivers_) names.insert(name);
-  auto routing = runner_->routing();
-  auto problems = alerts::Engine::validate(routing, names);
-  if (!problems.empty()) {
-    error = "alerting routing:";
-    for (const auto& p : problems) error += "\n  " + p;
     return false;
   }
   engine_ = std::make_unique<alerts::Engine>(*db_);
@@ -183,31 +224,10 @@ bool AlertingService::start(const config::HostConfig& config, std::string& error
   if (!db_->load(snapshot, error)) return false;
   engine_->restore(snapshot);
   const int64_t t = now();
-  engine_->set_routing(std::move(routing));
-  engine_->set_rules(runner_->rules(), t);
-  // Silences from the config: created once, recognised again by matchers, author and comment.
-  for (const auto& sc : config_.silences) {
-    alerts::Silence s;
-    for (const auto& text : sc.matchers) {
-      std::string why;
-      if (auto m = alerts::parse_matcher(text, why)) s.matchers.push_back(*m);
-    }
-    s.starts_ms = sc.starts_ms.value_or(t);
-    s.ends_ms = sc.ends_ms ? *sc.ends_ms : s.starts_ms + sc.duration->count();
-    s.author = sc.author;
-    s.comment = sc.comment;
-    s.end_on_resolve = sc.end_on_resolve;
-    bool exists = false;
-    for (const auto& have : engine_->list_silences(true, t)) {
-      if (have.author != s.author || have.comment != s.comment ||
-          have.matchers.size() != s.matchers.size())
-        continue;
-      bool same = true;
-      for (size_t i = 0; i < s.matchers.size(); ++i)
-        same = same && have.matchers[i].to_string() == s.matchers[i].to_string();
-      exists = exists || same;
-    }
-    if (!exists && s.ends_ms > t) engine_->create_silence(s, t);
+  {
+    std::lock_guard lock(mutex_);
+    install_rules(std::move(runner), t);
+    sync_config_silences(nullptr, config_.silences, t);
   }
   delivery_ = std::make_unique<outbox::Delivery>(*db_);
   delivery_->set_receivers(receivers_);
@@ -216,6 +236,57 @@ bool AlertingService::start(const config::HostConfig& config, std::string& error
                runner_->rules().size(), file, snapshot.alerts.size(), db_->depth());
   thread_ = std::thread([this] { loop(); });
   return true;
+}
+
+void AlertingService::install_rules(std::unique_ptr<RuleRunner> runner, int64_t t) {
+  runner_ = std::move(runner);
+  engine_->set_routing(runner_->routing());
+  engine_->set_rules(runner_->rules(), t);
+}
+
+void AlertingService::sync_config_silences(const std::vector<config::SilenceConfig>* previous,
+                                           const std::vector<config::SilenceConfig>& wanted,
+                                           int64_t t) {
+  // The one still running first: an ended one of the same identity may be older.
+  const auto have = engine_->list_silences(true, t);
+  auto find = [&](const std::string& key) -> const alerts::Silence* {
+    const alerts::Silence* found = nullptr;
+    for (const auto& s : have)
+      if (silence_key(s) == key && (!found || s.ends_ms > found->ends_ms)) found = &s;
+    return found;
+  };
+  const std::string reason = "config reload";
+  std::set<std::string> keys;
+  for (const auto& sc : wanted) {
+    alerts::Silence s = config_silence(sc);
+    const std::string key = silence_key(s);
+    keys.insert(key);
+    const alerts::Silence* existing = find(key);
+    s.starts_ms = sc.starts_ms.value_or(existing ? existing->starts_ms : t);
+    s.ends_ms = sc.ends_ms ? *sc.ends_ms : s.starts_ms + sc.duration->count();
+    if (existing) {
+      // An ended one stays ended (it ran out, or an operator ended it). A running one whose
+      // times changed in the config is replaced, at a reload only: a restart reads the same
+      // config, and the times of one given as a `duration` count from its creation.
+      const bool changed = existing->starts_ms != s.starts_ms || existing->ends_ms != s.ends_ms ||
+                           existing->end_on_resolve != s.end_on_resolve;
+      if (!previous || existing->ends_ms <= t || !changed) continue;
+      engine_->expire_silence(existing->id, reason, t);
+      spdlog::info("alerting: {}: silence {} replaced: its times changed in the config",
+                   sc.json_path, existing->id);
+    }
+    if (s.ends_ms <= t) continue;
+    if (auto error = engine_->create_silence(s, t); !error.empty())
+      spdlog::error("alerting: {}: {}", sc.json_path, error);
+  }
+  if (!previous) return;
+  for (const auto& sc : *previous) {
+    const std::string key = silence_key(config_silence(sc));
+    const alerts::Silence* s = keys.count(key) ? nullptr : find(key);
+    if (!s || s->ends_ms <= t) continue;
+    engine_->expire_silence(s->id, reason, t);
+    spdlog::info("alerting: silence {} expired: it is no longer in the config", s->id);
+  }
 }
 
 void AlertingService::loop() {
@@ -252,7 +323,7 @@ void AlertingService::loop() {
                                          .count();
     }
     engine_->tick(t);
-    delivery_->wake();
+    if (delivery_) delivery_->wake();
     const int64_t next = std::min(runner_->next_due_ms(), engine_->next_deadline_ms());
     const int64_t wait = next == INT64_MAX ? 60'000 : std::max<int64_t>(1, next - now());
     cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(wait, 60'000)),
@@ -280,27 +351,124 @@ void AlertingService::wake() {
   cv_.notify_one();
 }
 
-bool AlertingService::reload_rules(const config::AlertingConfig& config,
-                                   std::vector<std::string>& errors) {
-  auto next = loader_(config, errors);
-  if (!next) return false;
+bool AlertingService::reload_rules(std::vector<std::string>& errors) {
+  config::AlertingConfig config;
   std::set<std::string> names;
-  for (const auto& [name, options] : receivers_) names.insert(name);
-  auto routing = next->routing();
-  auto problems = alerts::Engine::validate(routing, names);
-  if (!problems.empty()) {
-    errors.insert(errors.end(), problems.begin(), problems.end());
-    return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!engine_) return false;
+    config = config_;
+    names = receiver_names(receivers_);
   }
+  auto next = load_checked_rules(loader_, config, names, errors);
+  if (!next) return false;
   std::lock_guard lock(mutex_);
-  if (!engine_) return false;
-  runner_ = std::move(next);
-  engine_->set_routing(std::move(routing));
-  engine_->set_rules(runner_->rules(), now());
-  config_.rules = config.rules;
+  install_rules(std::move(next), now());
   wake();
   spdlog::info("alerting: reloaded {} rules", runner_->rules().size());
   return true;
+}
+
+std::unique_ptr<AlertingService::Reload> AlertingService::prepare_reload(
+    const config::HostConfig& config, std::map<std::string, outbox::ReceiverOptions> receivers,
+    std::vector<std::string>& errors) {
+  auto runner = load_checked_rules(loader_, config.alerting, receiver_names(receivers), errors);
+  if (!runner) return nullptr;
+  auto reload = std::make_unique<Reload>();
+  reload->config = config.alerting;
+  reload->api = config.api;
+  reload->receivers = std::move(receivers);
+  reload->runner = std::move(runner);
+  reload->deadline = config.shutdown_timeout;
+  return reload;
+}
+
+namespace {
+
+bool same_options(const outbox::ReceiverOptions& a, const outbox::ReceiverOptions& b) {
+  return a.fallback == b.fallback && a.max_age_ms == b.max_age_ms &&
+         a.backoff_min_ms == b.backoff_min_ms && a.backoff_max_ms == b.backoff_max_ms &&
+         a.backoff_factor == b.backoff_factor && a.jitter == b.jitter &&
+         a.timeout_ms == b.timeout_ms;
+}
+
+}  // namespace
+
+// A receiver the new config no longer has keeps a lane with its last delivery settings, so what
+// is queued for it (or queued later, such as a resolve to everyone a group told) is not dropped:
+// each attempt fails as retryable, and at its max_age the notification goes to the receiver's
+// fallback, or is marked failed, logged and counted: the outbox's rules for any receiver that
+// cannot deliver. A later reload that brings the receiver back delivers what still waits. At
+// the next start it is simply not configured, and the outbox marks its rows failed and says so.
+void AlertingService::park_removed_receivers(std::map<std::string, outbox::ReceiverOptions>& next) {
+  std::set<std::string> parked;
+  for (const auto& [name, options] : receivers_) {
+    if (next.count(name)) continue;
+    outbox::ReceiverOptions kept = options;
+    kept.deliver = [name](const alerts::Notification&, int, std::string& error, int64_t&) {
+      error = "receiver " + name +
+              " was removed from the config by a reload; the notification waits for its "
+              "max_age, then goes to its fallback";
+      return outbox::Outcome::retryable;
+    };
+    next[name] = std::move(kept);
+    parked.insert(name);
+  }
+  for (const auto& name : parked)
+    if (!parked_.count(name))
+      spdlog::warn(
+          "alerting: receiver {} is not in the config any more; its queued notifications wait "
+          "for its max_age, then go to its fallback (or are marked failed)",
+          name);
+  parked_ = std::move(parked);
+}
+
+void AlertingService::replace_delivery(std::map<std::string, outbox::ReceiverOptions> receivers,
+                                       std::chrono::milliseconds deadline) {
+  // The old lanes stop first (calls in flight may finish until the deadline), so one row is
+  // never in two lanes; what they left pending goes out from the new lanes at once.
+  std::unique_ptr<outbox::Delivery> old;
+  {
+    std::lock_guard lock(mutex_);
+    old = std::move(delivery_);
+  }
+  if (old) {
+    old->stop(deadline);
+    const auto& c = old->counters();
+    delivery_before_.delivered += c.delivered;
+    delivery_before_.retried += c.retried;
+    delivery_before_.failed += c.failed;
+    delivery_before_.fallen_back += c.fallen_back;
+  }
+  auto next = std::make_unique<outbox::Delivery>(*db_);
+  next->set_receivers(receivers);
+  next->start();
+  std::lock_guard lock(mutex_);
+  receivers_ = std::move(receivers);
+  delivery_ = std::move(next);
+}
+
+void AlertingService::apply_reload(std::unique_ptr<Reload> reload) {
+  auto receivers = std::move(reload->receivers);
+  const auto parked_before = parked_;
+  park_removed_receivers(receivers);
+  bool same = receivers.size() == receivers_.size() && parked_ == parked_before;
+  for (auto a = receivers.begin(), b = receivers_.begin(); same && a != receivers.end(); ++a, ++b)
+    same = a->first == b->first && same_options(a->second, b->second);
+  if (!same) replace_delivery(std::move(receivers), reload->deadline);
+  {
+    std::lock_guard lock(auth_mutex_);
+    auth_ = std::make_shared<const ApiAuth>(reload->api);
+  }
+  std::lock_guard lock(mutex_);
+  const int64_t t = now();
+  install_rules(std::move(reload->runner), t);
+  engine_->set_external_url(reload->config.external_url);
+  sync_config_silences(&config_.silences, reload->config.silences, t);
+  config_ = std::move(reload->config);
+  wake();
+  spdlog::info("alerting: reloaded {} rules, {} receivers{}", runner_->rules().size(),
+               receivers_.size(), same ? "" : " (delivery settings applied)");
 }
 
 void AlertingService::stop(std::chrono::milliseconds deadline) {
@@ -323,8 +491,17 @@ size_t AlertingService::alerts_in(alerts::State state) {
   return engine_ ? engine_->count(state) : 0;
 }
 
-const outbox::DeliveryCounters* AlertingService::delivery_counters() const {
-  return delivery_ ? &delivery_->counters() : nullptr;
+DeliveryTotals AlertingService::delivery_totals() {
+  std::lock_guard lock(mutex_);
+  DeliveryTotals t = delivery_before_;
+  if (delivery_) {
+    const auto& c = delivery_->counters();
+    t.delivered += c.delivered;
+    t.retried += c.retried;
+    t.failed += c.failed;
+    t.fallen_back += c.fallen_back;
+  }
+  return t;
 }
 
 void AlertingService::unmount(http::Server& server) {
@@ -340,7 +517,7 @@ void AlertingService::mount(http::Server& server) {
         method, path,
         [this, role, fn](const http::Request& request, http::Response& response) {
           Caller caller;
-          if (!auth_->authorize(request, role, response, caller)) return;
+          if (!auth()->authorize(request, role, response, caller)) return;
           fn(request, response, caller);
         },
         {}, error);
@@ -467,7 +644,6 @@ void AlertingService::mount(http::Server& server) {
             result = engine_->unacknowledge(target.get<std::string>(), group, author, t);
           }
           if (!result.empty()) return error_reply(response, 404, result);
-          delivery_->wake();
           {
             std::lock_guard lock(mutex_);
             wake();
@@ -524,7 +700,6 @@ void AlertingService::mount(http::Server& server) {
           }
         }
         if (!result.empty()) return error_reply(response, 404, result);
-        delivery_->wake();
         {
           std::lock_guard lock(mutex_);
           wake();
@@ -572,14 +747,20 @@ void AlertingService::mount(http::Server& server) {
           auto ms = (*body)["starts"].is_string()
                         ? config::parse_rfc3339((*body)["starts"].get<std::string>())
                         : std::nullopt;
-          if (!ms) return error_reply(response, 400, "starts: expected an RFC 3339 time");
+          if (!ms)
+            return error_reply(response, 400,
+                               "starts: found " + config::describe_value((*body)["starts"]) +
+                                   ", expected an RFC 3339 time such as \"2026-01-10T22:00:00Z\"");
           s.starts_ms = *ms;
         }
         if (body->contains("ends")) {
           auto ms = (*body)["ends"].is_string()
                         ? config::parse_rfc3339((*body)["ends"].get<std::string>())
                         : std::nullopt;
-          if (!ms) return error_reply(response, 400, "ends: expected an RFC 3339 time");
+          if (!ms)
+            return error_reply(response, 400,
+                               "ends: found " + config::describe_value((*body)["ends"]) +
+                                   ", expected an RFC 3339 time such as \"2026-01-10T22:00:00Z\"");
           s.ends_ms = *ms;
         } else {
           auto d = duration_field(*body, "duration", response);
@@ -619,7 +800,7 @@ void AlertingService::mount(http::Server& server) {
   add("POST", "/api/v1/rules/reload", Role::admin,
       [this](const http::Request&, http::Response& response, const Caller&) {
         std::vector<std::string> errors;
-        if (!reload_rules(config_, errors)) {
+        if (!reload_rules(errors)) {
           json list = errors;
           return reply(response, 422,
                        json{{"error", "the rules did not load; the previous ones keep running"},

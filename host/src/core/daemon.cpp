@@ -532,28 +532,50 @@ void Daemon::reload() {
                        plan.errors.size());
     return;
   }
-  const auto old_alerting = config_.alerting;
+  // The rules are loaded and their routing checked against the new config's notifier instances
+  // before anything changes: a config whose rules fail is rejected whole, as one that fails to
+  // parse is, and everything keeps running as it was.
+  const auto& next = plan.config.alerting;
+  const bool restart_alerting = next.enabled != (alerting_ != nullptr) ||
+                                (alerting_ && next.data_dir != config_.alerting.data_dir);
+  std::unique_ptr<AlertingService::Reload> alerting_reload;
+  if (next.enabled) {
+    std::vector<std::string> errors;
+    std::vector<const PlannedInstance*> planned;
+    for (const auto& instance : plan.instances) planned.push_back(&instance);
+    auto next_receivers = receivers(planned);
+    if (!restart_alerting) {
+      alerting_reload = alerting_->prepare_reload(plan.config, std::move(next_receivers), errors);
+    } else {
+      std::set<std::string> names;
+      for (const auto& [name, options] : next_receivers) names.insert(name);
+      load_checked_rules(store_rule_loader(*store_, [this] { return health_infos(); }), next, names,
+                         errors);
+    }
+    if (!errors.empty()) {
+      for (const auto& e : errors) log::host()->error("{}", e);
+      log::host()->error(
+          "rules reload rejected: {} error(s); the running configuration and rules stay",
+          errors.size());
+      return;
+    }
+  }
   if (alerting_) alerting_->pause();
   const bool applied = apply(std::move(plan), false);
   if (alerting_) alerting_->resume_when_ready();
   if (!applied) return;
   log::host()->info("reloaded: {} instance(s)", instances_.size());
-  const auto& now_alerting = config_.alerting;
-  if (alerting_ && now_alerting.enabled && now_alerting.data_dir == old_alerting.data_dir) {
-    std::vector<std::string> errors;
-    if (!alerting_->reload_rules(now_alerting, errors)) {
-      for (const auto& e : errors) log::host()->error("{}", e);
-      log::host()->error("rules reload rejected: {} error(s); the running rules stay",
-                         errors.size());
-    }
-  } else if (alerting_ || now_alerting.enabled) {
+  if (alerting_reload) {
+    apply_window_options();
+    alerting_->apply_reload(std::move(alerting_reload));
+  } else if (restart_alerting) {
     if (alerting_) {
       alerting_->unmount(*http_);
       alerting_->stop(config_.shutdown_timeout);
       alerting_.reset();
     }
     std::string error;
-    if (now_alerting.enabled && !start_alerting(error))
+    if (config_.alerting.enabled && !start_alerting(error))
       log::host()->error("{}: alerting not started: {}", config_file_.string(), error);
   }
 }
@@ -572,11 +594,13 @@ std::shared_ptr<loader::Instance> Daemon::notifier(const std::string& name) cons
   return nullptr;
 }
 
-std::map<std::string, outbox::ReceiverOptions> Daemon::receivers() {
+std::map<std::string, outbox::ReceiverOptions> Daemon::receivers(
+    const std::vector<const PlannedInstance*>& instances) {
   std::map<std::string, outbox::ReceiverOptions> out;
-  for (const auto& ri : instances_) {
-    if (!ri.plan.notifies) continue;
-    const auto& d = ri.plan.config.delivery;
+  for (const auto* instance : instances) {
+    const PlannedInstance& planned = *instance;
+    if (!planned.notifies) continue;
+    const auto& d = planned.config.delivery;
     outbox::ReceiverOptions o;
     o.fallback = d.fallback.value_or("");
     o.max_age_ms = d.max_age.count();
@@ -585,9 +609,9 @@ std::map<std::string, outbox::ReceiverOptions> Daemon::receivers() {
     o.backoff_factor = d.backoff_factor;
     // The instance's "timeout" bounds each call; past it the lane abandons the call (retryable)
     // and goes on with the next notification.
-    if (ri.plan.config.timeout) o.timeout_ms = ri.plan.config.timeout->count();
+    if (planned.config.timeout) o.timeout_ms = planned.config.timeout->count();
     // Looked up at every call: a reload replaces the instance behind the name.
-    o.deliver = [this, name = ri.plan.config.name](const alerts::Notification& n, int attempt,
+    o.deliver = [this, name = planned.config.name](const alerts::Notification& n, int attempt,
                                                    std::string& error, int64_t& retry_after_ms) {
       auto instance = notifier(name);
       if (!instance) {
@@ -611,7 +635,7 @@ std::map<std::string, outbox::ReceiverOptions> Daemon::receivers() {
       return result.status == VIGIL_ERR_PERMANENT ? outbox::Outcome::permanent
                                                   : outbox::Outcome::retryable;
     };
-    out[ri.plan.config.name] = std::move(o);
+    out[planned.config.name] = std::move(o);
   }
   return out;
 }
@@ -632,12 +656,18 @@ std::vector<rules::HealthInfo> Daemon::health_infos() const {
   return out;
 }
 
-bool Daemon::start_alerting(std::string& error) {
+void Daemon::apply_window_options() {
   store_->set_window_options({config_.alerting.window_retention.count(),
                               config_.alerting.window_max_samples,
                               config_.alerting.window_all_series});
+}
+
+bool Daemon::start_alerting(std::string& error) {
+  apply_window_options();
+  std::vector<const PlannedInstance*> planned;
+  for (const auto& ri : instances_) planned.push_back(&ri.plan);
   alerting_ = std::make_unique<AlertingService>(
-      store_rule_loader(*store_, [this] { return health_infos(); }), receivers(), [this] {
+      store_rule_loader(*store_, [this] { return health_infos(); }), receivers(planned), [this] {
         std::string report;
         return ready(report);
       });
@@ -700,12 +730,11 @@ void Daemon::refresh_alerting_metrics() {
     store_->write(id, static_cast<double>(alerting_->alerts_in(state)), 0);
   store_->write(s.depth, static_cast<double>(alerting_->outbox_depth()), 0);
   store_->write(s.window_bytes, static_cast<double>(store_->window_bytes()), 0);
-  if (const auto* d = alerting_->delivery_counters()) {
-    store_->write(s.delivered, static_cast<double>(d->delivered.load()), 0);
-    store_->write(s.retried, static_cast<double>(d->retried.load()), 0);
-    store_->write(s.failed, static_cast<double>(d->failed.load()), 0);
-    store_->write(s.fallen_back, static_cast<double>(d->fallen_back.load()), 0);
-  }
+  const auto d = alerting_->delivery_totals();
+  store_->write(s.delivered, static_cast<double>(d.delivered), 0);
+  store_->write(s.retried, static_cast<double>(d.retried), 0);
+  store_->write(s.failed, static_cast<double>(d.failed), 0);
+  store_->write(s.fallen_back, static_cast<double>(d.fallen_back), 0);
 }
 
 int check_config(const std::filesystem::path& file, const Overrides& overrides) {

@@ -79,7 +79,10 @@ class Daemon {
   void shutdown();
   // Alerting: started after the instances (notifiers must exist), stopped before them.
   bool start_alerting(std::string& error);
-  std::map<std::string, outbox::ReceiverOptions> receivers();
+  void apply_window_options();
+  // The notifier instances among `instances`, as receivers delivering to them by name.
+  std::map<std::string, outbox::ReceiverOptions> receivers(
+      const std::vector<const PlannedInstance*>& instances);
   std::shared_ptr<loader::Instance> notifier(const std::string& name) const;
   std::vector<rules::HealthInfo> health_infos() const;
   void refresh_alerting_metrics();
