@@ -40,10 +40,12 @@ Commands for a running host (its alerting API; --url, or the address in -c FILE)
   alerts         List pending and firing alerts (--state, --match '{severity="critical"}',
                  --all for inactive and resolved ones too).
   history FP     Every state change of one alert.
-  ack FP         Acknowledge an alert (or a group with --group): stops its escalation.
+  groups         List notification groups: the KEY to ack with --group, receiver or
+                 policy, alerts, escalation step.
+  ack FP         Acknowledge an alert (or a group with --group KEY): stops its escalation.
                  --comment, --expires 2h, --sticky (until it resolves).
   unack FP       Take an acknowledgement back; escalation restarts.
-  silence add MATCHER... --duration 2h --comment "..."   (--end-on-resolve)
+  silence add MATCHER... --duration 2h --comment "..."   (--starts TIME, --end-on-resolve)
   silence list   (--all to include expired)      silence expire ID
   reload-rules   Load the rule files again (kept only if they all load cleanly).
 
@@ -55,6 +57,7 @@ Examples:
   vigil test-rules scripts/rules/tests/*.lua
   vigil ack 3f2a9c0d11e4b5a6 --comment "disk swap in progress" --expires 4h
   vigil silence add 'instance="db-1:9100"' --duration 2h --comment maintenance
+  vigil silence add 'alertname="DiskSpaceLow"' --starts 2026-01-10T22:00:00Z --duration 4h
 
 )";
 
@@ -82,7 +85,10 @@ po::options_description option_table() {
       "expires", po::value<std::string>()->value_name("DURATION"),
       "ack: the acknowledgement lapses after this long and escalation restarts")(
       "sticky", "ack: keep the acknowledgement until the alert resolves")(
-      "duration", po::value<std::string>()->value_name("DURATION"), "silence add: how long")(
+      "duration", po::value<std::string>()->value_name("DURATION"),
+      "silence add: how long (from --starts)")(
+      "starts", po::value<std::string>()->value_name("TIME"),
+      "silence add: when it starts, RFC 3339 such as 2026-01-10T22:00:00Z (default: now)")(
       "end-on-resolve", "silence add: end the silence when its alerts resolve")(
       "group", "ack, unack: the argument is a group key, not a fingerprint")(
       "all", "alerts: include inactive and resolved; silence list: include expired")(
@@ -182,6 +188,7 @@ int main(int argc, char** argv) {
     o.comment = text("comment");
     o.expires = text("expires");
     o.duration = text("duration");
+    o.starts = text("starts");
     const char* user = std::getenv("USER");
     o.author = text("author").value_or(user ? user : "cli");
     o.sticky = vm.count("sticky") > 0;
@@ -211,8 +218,8 @@ int main(int argc, char** argv) {
   }
   return usage_error(
       "unknown command \"" + command +
-      "\", expected run, check-config, plugins, version, test-rules, alerts, history, ack, "
-      "unack, silence or reload-rules");
+      "\", expected run, check-config, plugins, version, test-rules, alerts, groups, history, "
+      "ack, unack, silence or reload-rules");
 }
 
 }  // namespace vigil::core

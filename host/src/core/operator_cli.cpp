@@ -3,6 +3,8 @@
 // what was wrong.
 #include "core/operator_cli.hpp"
 
+#include "config/config.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <ctime>
@@ -108,16 +110,47 @@ int print_silences(const json& reply) {
     return 0;
   }
   std::cout << std::left << std::setw(18) << "ID" << std::setw(9) << "STATE" << std::setw(26)
-            << "ENDS" << std::setw(14) << "AUTHOR"
+            << "STARTS" << std::setw(26) << "ENDS" << std::setw(14) << "AUTHOR"
             << "MATCHERS / COMMENT\n";
   for (const auto& s : silences) {
     std::string matchers;
     for (const auto& m : s.value("matchers", json::array()))
       matchers += (matchers.empty() ? "" : ",") + m.get<std::string>();
     std::cout << std::setw(18) << s.value("id", "?") << std::setw(9) << s.value("state", "?")
-              << std::setw(26) << time_text(s.value("ends", json())) << std::setw(14)
-              << s.value("author", "") << "{" << matchers << "}"
+              << std::setw(26) << time_text(s.value("starts", json())) << std::setw(26)
+              << time_text(s.value("ends", json())) << std::setw(14) << s.value("author", "") << "{"
+              << matchers << "}"
               << (s.value("comment", "").empty() ? "" : "  # " + s.value("comment", "")) << "\n";
+  }
+  return 0;
+}
+
+int print_groups(const json& reply) {
+  const json& groups = reply.value("groups", json::array());
+  if (groups.empty()) {
+    std::cout << "no notification groups\n";
+    return 0;
+  }
+  // The key goes last, whole: it is what `vigil ack --group KEY` takes (quote it in the shell).
+  std::cout << std::left << std::setw(22) << "RECEIVER/POLICY" << std::setw(8) << "ALERTS"
+            << std::setw(40) << "ESCALATION"
+            << "KEY\n";
+  for (const auto& g : groups) {
+    const std::string policy = g.value("policy", "");
+    const json e = g.value("escalation", json::object());
+    std::string escalation = "-";
+    if (!policy.empty()) {
+      escalation =
+          e.value("stopped", false)
+              ? "stopped (acknowledged)"
+              : "pass " + std::to_string(e.value("iteration", 0) + 1) + ", step " +
+                    std::to_string(e.value("step", 0)) +
+                    (e.value("next", json()).is_string() ? " at " + e["next"].get<std::string>()
+                                                         : std::string());
+    }
+    std::cout << std::setw(22) << (policy.empty() ? g.value("receiver", "") : "policy " + policy)
+              << std::setw(8) << g.value("alerts", json::array()).size() << std::setw(40)
+              << escalation << g.value("key", "") << "\n";
   }
   return 0;
 }
@@ -148,8 +181,8 @@ int print_ok(const json& reply) {
 }  // namespace
 
 bool is_operator_command(const std::string& command) {
-  return command == "alerts" || command == "history" || command == "ack" || command == "unack" ||
-         command == "silence" || command == "reload-rules";
+  return command == "alerts" || command == "groups" || command == "history" || command == "ack" ||
+         command == "unack" || command == "silence" || command == "reload-rules";
 }
 
 int run_operator_command(const std::string& command, const OperatorOptions& o) {
@@ -162,6 +195,10 @@ int run_operator_command(const std::string& command, const OperatorOptions& o) {
     if (o.all) query += "&inactive=true";
     if (!query.empty()) query[0] = '?';
     return finish(o, call(o, "GET", "/api/v1/alerts" + query), print_alerts);
+  }
+  if (command == "groups") {
+    if (!args.empty()) return usage("groups takes no arguments");
+    return finish(o, call(o, "GET", "/api/v1/alerts/groups"), print_groups);
   }
   if (command == "history") {
     if (args.size() != 1) return usage("history needs one alert fingerprint: vigil history FP");
@@ -200,11 +237,15 @@ int run_operator_command(const std::string& command, const OperatorOptions& o) {
           "silence add needs matchers: vigil silence add 'alertname=\"DiskFull\"' "
           "--duration 2h --comment \"...\"");
     if (!o.duration) return usage("silence add needs --duration (such as 2h)");
+    if (o.starts && !config::parse_rfc3339(*o.starts))
+      return usage("--starts: found \"" + *o.starts +
+                   "\", expected an RFC 3339 time such as 2026-01-10T22:00:00Z");
     json body = {{"matchers", std::vector<std::string>(args.begin() + 1, args.end())},
                  {"duration", *o.duration},
                  {"author", o.author},
                  {"comment", o.comment.value_or("")},
                  {"end_on_resolve", o.end_on_resolve}};
+    if (o.starts) body["starts"] = *o.starts;
     return finish(o, call(o, "POST", "/api/v1/silences", body), print_ok);
   }
   return usage("silence: found \"" + sub + "\", expected add, list or expire");

@@ -1,5 +1,6 @@
-// The operator's commands against a running host: `vigil alerts`, `vigil history`, `vigil ack`,
-// `vigil unack`, `vigil silence add|list|expire`, `vigil reload-rules`. Each is one request to
+// The operator's commands against a running host: `vigil alerts`, `vigil groups`,
+// `vigil history`, `vigil ack`, `vigil unack`, `vigil silence add|list|expire`,
+// `vigil reload-rules`. Each is one request to
 // the alerting API (api_server.cpp) and prints a table a person can read, or the JSON with --json.
 #pragma once
 
@@ -14,7 +15,7 @@ namespace vigil::core {
 struct OperatorOptions {
   ApiTarget target;
   std::vector<std::string> args;  // positional arguments after the command
-  std::optional<std::string> state, match, comment, expires, duration;
+  std::optional<std::string> state, match, comment, expires, duration, starts;
   std::string author;  // default: $USER
   bool sticky = false, end_on_resolve = false, all = false, json = false, group = false;
 };
