@@ -3,7 +3,8 @@
 // node_textfile_mtime_seconds{file} and node_textfile_scrape_error.
 //
 // Each file is one source of the shared Publisher. A file is read again only when its inode,
-// size or mtime changed; unchanged files are just written again from what was parsed. A bad
+// size or mtime changed; unchanged files are just written again from what was parsed, and a
+// file rewritten with the same series in the same order only has its values read. A bad
 // file is dropped (its series leave the exposition, as node_exporter drops it) and its error
 // (file, line, reason) is logged once per change, while every good file keeps being served.
 // This file must never serve half of a file being rewritten in place: the size and mtime must
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vigil_plugin_text/exposition.hpp"
@@ -151,6 +153,12 @@ class TextfileCollector final : public Collector {
       }
     }
     out.gauge(kScrapeError, scrape_error ? 1 : 0);
+    // The read buffer follows the files: a large file that shrank or went does not keep its
+    // size reserved.
+    off_t largest = 0;
+    for (const auto& [name, stamp] : stamps) largest = std::max(largest, stamp.size);
+    if (buffer_.size() > 2 * static_cast<std::size_t>(largest) + (1 << 20))
+      std::string().swap(buffer_);
     return write_status;
   }
 
@@ -190,7 +198,8 @@ class TextfileCollector final : public Collector {
   // Reads, parses and publishes one file; on failure drops its series and logs once.
   void load(const std::string& name, File& file, Status& write_status) {
     const std::string p = path(name);
-    std::string text, error;
+    std::string error;
+    std::string_view text;
     Stamp stamp;
     switch (read(p, text, stamp, error)) {
       case Read::ok:
@@ -216,17 +225,14 @@ class TextfileCollector final : public Collector {
     }
     file.has_suspect = false;
 
+    // A file rewritten with new values (same series, same order) costs a compare and a number
+    // per line: the Publisher matches it against the previous version and keeps every handle.
     plugin_text::ParseOptions options;
     options.allow_timestamps = false;
     options.require_final_newline = true;
-    plugin_text::Exposition exposition;
-    if (!plugin_text::parse_prometheus(std::move(text), exposition, error, options)) {
-      fail(name, file, stamp, error);
-      return;
-    }
     plugin_text::PublishOptions publish;
     publish.default_help = "Metric read from " + p;
-    Status status = publisher_->publish(name, std::move(exposition), publish);
+    Status status = publisher_->publish_prometheus(name, text, options, publish);
     if (!status.is_ok() && status.code() != VIGIL_ERR_INTERNAL) {
       fail(name, file, stamp, status.message());
       return;
@@ -252,7 +258,8 @@ class TextfileCollector final : public Collector {
 
   enum class Read { ok, busy, failed };
 
-  Read read(const std::string& p, std::string& text, Stamp& stamp, std::string& error) const {
+  // Reads the file into buffer_ (`text` views it until the next read).
+  Read read(const std::string& p, std::string_view& text, Stamp& stamp, std::string& error) {
     // O_NONBLOCK: a FIFO named *.prom must not hang the collector in open().
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
@@ -277,11 +284,14 @@ class TextfileCollector final : public Collector {
       ::close(fd);
       return Read::failed;
     }
-    text.resize(static_cast<std::size_t>(before.st_size) + 1);  // +1 notices a file that grew
+    // One buffer for every read: a large file re-read each collect is not allocated (and its
+    // pages faulted in) again each time. +1 notices a file that grew.
+    const std::size_t want = static_cast<std::size_t>(before.st_size) + 1;
+    if (buffer_.size() < want) buffer_.resize(want);
     std::size_t used = 0;
     for (;;) {
-      if (used == text.size()) text.resize(text.size() * 2);
-      ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+      if (used == buffer_.size()) buffer_.resize(buffer_.size() * 2);
+      ssize_t n = ::read(fd, buffer_.data() + used, buffer_.size() - used);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         error = std::string("cannot read: ") + std::strerror(errno);
@@ -292,7 +302,7 @@ class TextfileCollector final : public Collector {
       used += static_cast<std::size_t>(n);
       if (used > max_file_bytes_) break;
     }
-    text.resize(used);
+    text = std::string_view(buffer_.data(), used);
     bool same = ::fstat(fd, &after) == 0 && stamp_of(after) == stamp;
     ::close(fd);
     if (!same || used != static_cast<std::size_t>(before.st_size)) return Read::busy;
@@ -305,6 +315,7 @@ class TextfileCollector final : public Collector {
   std::map<std::string, File> files_;
   std::vector<std::string> last_names_;
   std::string logged_dir_error_;
+  std::string buffer_;  // what read() read last
 };
 
 }  // namespace vigil::collector_textfile

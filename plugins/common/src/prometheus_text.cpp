@@ -10,7 +10,9 @@
 //
 // Speed matters (100,000 lines in a few ms): names and values stay views into the text, only
 // values with escape sequences are copied, consecutive samples of one family skip the name
-// lookup, and duplicates are found with a flat hash index. This file must never report an error
+// lookup, and duplicates are found with a flat hash index. The next version of an input that
+// only changed its values (a rewritten textfile) is not parsed again: update() matches it line
+// by line against the one parsed, and reads only the values. This file must never report an error
 // without the line number and what was found, and never let a duplicate series through.
 #include "text_internal.hpp"
 
@@ -109,6 +111,7 @@ class PrometheusParser {
     plain_keys_.reserve(lines);
     total_lines_ = lines;
     out_.labels_.reserve(lines * 2);
+    out_.shapes_.reserve(lines);
     while (pos < text_end) {
       ++line_;
       lines_left_ = total_lines_ - line_ + 1;
@@ -123,11 +126,130 @@ class PrometheusParser {
       p_ = pos;
       skip_blanks();
       bool ok = true;
+      value_at_ = nullptr;
       if (p_ < end_) ok = *p_ == '#' ? comment() : sample();
       if (!ok) return fail(error, message_);
+      Exposition::LineShape shape;
+      if (value_at_ != nullptr) {
+        shape.value_at = static_cast<uint32_t>(value_at_ - pos);
+        shape.family = last_family_;
+      }
+      out_.shapes_.push_back(shape);
       pos = nl != nullptr ? nl + 1 : text_end;
     }
     if (!finish()) return fail(error, message_);
+    // Timestamps are not matched by update(): such an input is always parsed in full.
+    out_.has_shapes_ = !had_timestamp_;
+    if (had_timestamp_) out_.shapes_ = {};
+    return true;
+  }
+
+  // See detail::update_values() in text_internal.hpp. Three steps: match every line of `text`
+  // with its line in e's input and read the values (nothing changed yet), swap them into `e`,
+  // and check the histograms and summaries again (swapping back when they fail). The line
+  // parts before a value are compared byte for byte, so a matched line is parsed exactly as
+  // its old line was: same family, labels, bound and series, and no duplicate among them.
+  static bool update(std::string_view text, Exposition& e, const ParseOptions& options,
+                     detail::UpdateScratch& scratch) {
+    if (!e.has_shapes_ || e.storage_ == nullptr || text.size() > kMaxInputBytes) return false;
+    if (options.require_final_newline && !text.empty() && text.back() != '\n') return false;
+
+    // Where each line's value goes. Plain series have one line each, in line order within
+    // their family; the lines of a histogram or summary are found by the line numbers it kept.
+    std::vector<std::pair<uint32_t, double*>> composite_lines;
+    if (!e.composites_.empty()) {
+      for (Family& f : e.families_) {
+        if (f.type != MetricType::histogram && f.type != MetricType::summary) continue;
+        for (const Series& s : f.series) {
+          Composite& c = e.composites_[s.composite];
+          for (Point& p : c.points) composite_lines.emplace_back(p.line, &p.value);
+          if (c.has_sum) composite_lines.emplace_back(c.sum_line, &c.sum);
+          if (c.has_count) composite_lines.emplace_back(c.count_line, &c.count);
+        }
+      }
+      std::sort(composite_lines.begin(), composite_lines.end());
+    }
+    std::size_t next_composite = 0;
+    std::vector<uint32_t> next_series(e.families_.size(), 0);
+    std::vector<double>& values = scratch.values;
+    std::vector<double*>& targets = scratch.targets;
+    values.clear();
+    targets.clear();
+    values.reserve(e.shapes_.size());
+    targets.reserve(e.shapes_.size());
+
+    const std::string& old = e.storage_->text;
+    const char* o = old.data();
+    const char* const o_end = o + old.size();
+    const char* n = text.data();
+    const char* const n_end = n + text.size();
+    uint32_t line = 0;
+    for (const Exposition::LineShape& shape : e.shapes_) {
+      ++line;
+      if (n >= n_end) return false;
+      if (shape.value_at == Exposition::LineShape::kWholeLine) {
+        // A comment or a blank line: the same bytes, newline included.
+        const char* onl = static_cast<const char*>(std::memchr(o, '\n', o_end - o));
+        const std::size_t len = static_cast<std::size_t>((onl != nullptr ? onl + 1 : o_end) - o);
+        if (static_cast<std::size_t>(n_end - n) < len || std::memcmp(n, o, len) != 0) return false;
+        o += len;
+        n += len;
+        continue;
+      }
+      // A sample: the same bytes up to the value, then a value and nothing else, as sample()
+      // reads it (the line ends before "\r\n" or "\n", the value at a blank).
+      const std::size_t at = shape.value_at;
+      if (static_cast<std::size_t>(n_end - n) <= at || !detail::same_bytes(n, o, at)) return false;
+      const char* value_at = n + at;
+      const char* nl = value_at;
+      while (nl < n_end && *nl != '\n') ++nl;
+      const char* end = nl;
+      if (end > n && end[-1] == '\r') --end;
+      const char* value_end = value_at;
+      while (value_end < end && !is_blank(*value_end)) ++value_end;
+      if (value_end == value_at) return false;
+      const char* rest = value_end;
+      while (rest < end && is_blank(*rest)) ++rest;
+      if (rest != end) return false;  // a timestamp or more: the full parse says what it is
+      double value;
+      if (!detail::parse_double(std::string_view(value_at, value_end - value_at), value))
+        return false;
+      Family& f = e.families_[shape.family];
+      if (f.type != MetricType::histogram && f.type != MetricType::summary) {
+        uint32_t& k = next_series[shape.family];
+        if (k >= f.series.size()) return false;
+        targets.push_back(&f.series[k++].value);
+      } else {
+        if (next_composite >= composite_lines.size() ||
+            composite_lines[next_composite].first != line)
+          return false;
+        targets.push_back(composite_lines[next_composite++].second);
+      }
+      values.push_back(value);
+      n = nl < n_end ? nl + 1 : n_end;
+      const char* onl = o + at;
+      while (onl < o_end && *onl != '\n') ++onl;
+      o = onl < o_end ? onl + 1 : o_end;
+    }
+    if (n != n_end || next_composite != composite_lines.size()) return false;
+
+    // Swapped in, so that undoing it is the same loop.
+    auto swap_all = [&] {
+      for (std::size_t k = 0; k < targets.size(); ++k) std::swap(*targets[k], values[k]);
+    };
+    swap_all();
+    if (!composite_lines.empty()) {
+      PrometheusParser checker(e, options);
+      for (Family& f : e.families_) {
+        bool ok = f.type == MetricType::histogram ? checker.finish_histogram(f)
+                  : f.type == MetricType::summary ? checker.finish_summary(f)
+                                                  : true;
+        if (!ok) {
+          swap_all();
+          return false;
+        }
+      }
+    }
     return true;
   }
 
@@ -357,6 +479,7 @@ class PrometheusParser {
     if (role != Role::plain) index_.prefetch(key);  // read the value while it arrives
 
     const char* value_at = p_;
+    value_at_ = value_at;
     std::string_view value_token = token();
     double value = 0;
     if (value_token.empty() || !detail::parse_double(value_token, value))
@@ -365,6 +488,7 @@ class PrometheusParser {
     skip_blanks();
     int64_t timestamp = kNoTimestamp;
     if (p_ < end_) {
+      had_timestamp_ = true;
       const char* ts_at = p_;
       std::string_view ts = token();
       if (!options_.allow_timestamps)
@@ -839,6 +963,8 @@ class PrometheusParser {
   std::vector<uint64_t> plain_keys_;             // hash << 32 | ordinal, of plain series
   std::string_view last_name_;
   bool reserved_family_ = false;  // a family was sized for the rest of the input
+  bool had_timestamp_ = false;
+  const char* value_at_ = nullptr;  // where the current line's value starts (a sample line)
   uint32_t last_family_ = kNone;
   Role last_role_ = Role::plain;
 };
@@ -847,5 +973,14 @@ bool parse_prometheus(std::string text, Exposition& out, std::string& error,
                       const ParseOptions& options) {
   return PrometheusParser::parse(std::move(text), out, error, options);
 }
+
+namespace detail {
+
+bool update_values(std::string_view text, Exposition& e, const ParseOptions& options,
+                   UpdateScratch& scratch) {
+  return PrometheusParser::update(text, e, options, scratch);
+}
+
+}  // namespace detail
 
 }  // namespace vigil::plugin_text

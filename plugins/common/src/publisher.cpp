@@ -215,24 +215,10 @@ bool Publisher::same_series(const Source& src, const Exposition& e,
   return true;
 }
 
-Status Publisher::publish(const std::string& source, Exposition exposition,
-                          const PublishOptions& options) {
-  auto found = sources_.find(source);
-  if (found == sources_.end()) {
-    auto fresh = std::make_unique<Source>();
-    fresh->name = source;
-    found = sources_.emplace(source, std::move(fresh)).first;
-  }
-  Source& src = *found->second;
-  // New relabelling rules give every series new labels: start the source over.
-  if (!src.entries.empty() && !(src.options == options)) drop(src);
-
-  const Exposition& e = exposition;
+Status Publisher::register_families(const Exposition& e, const PublishOptions& options,
+                                    std::vector<vigil_family_id>& family_ids) {
   const auto& families = e.families();
-
-  // 1. Families: the store refuses a type or bucket layout that differs from an earlier
-  //    registration of the same name (by this source, another one, or another plugin).
-  std::vector<vigil_family_id> family_ids(families.size(), 0);
+  family_ids.assign(families.size(), 0);
   for (std::size_t i = 0; i < families.size(); ++i) {
     const Family& f = families[i];
     if (f.series.empty()) continue;
@@ -255,12 +241,58 @@ Status Publisher::publish(const std::string& source, Exposition exposition,
     char buffer[512] = {0};
     vigil_error err{buffer, sizeof buffer};
     vigil_status status = api_->register_family(ctx_, &desc, &family_ids[i], &err);
-    if (status != VIGIL_OK) {
-      if (src.entries.empty()) sources_.erase(found);
+    if (status != VIGIL_OK)
       return Status::invalid_argument("line " + std::to_string(f.line) + ": the host refused " +
                                       std::string(metric_type_name(f.type)) + " " + name + ": " +
                                       (buffer[0] != '\0' ? buffer : status_name(status)));
+  }
+  return Status::ok();
+}
+
+Status Publisher::publish_prometheus(const std::string& source, std::string_view text,
+                                     const ParseOptions& parse, const PublishOptions& options) {
+  // The fast way keeps every handle and index entry: the series are the same, in the same
+  // order, as the ones the source's current exposition (and entries) describe.
+  auto found = sources_.find(source);
+  if (found != sources_.end() && found->second->options == options) {
+    Source& src = *found->second;
+    std::vector<vigil_family_id> family_ids;
+    if (!update_scratch_) update_scratch_ = std::make_unique<detail::UpdateScratch>();
+    if (register_families(src.exposition, options, family_ids).is_ok() &&
+        detail::update_values(text, src.exposition, parse, *update_scratch_)) {
+      src.family_ids = std::move(family_ids);
+      return write_all(src);
     }
+  }
+  Exposition exposition;
+  std::string error;
+  if (!parse_prometheus(std::string(text), exposition, error, parse))
+    return Status::invalid_argument(error);
+  return publish(source, std::move(exposition), options);
+}
+
+Status Publisher::publish(const std::string& source, Exposition exposition,
+                          const PublishOptions& options) {
+  auto found = sources_.find(source);
+  if (found == sources_.end()) {
+    auto fresh = std::make_unique<Source>();
+    fresh->name = source;
+    found = sources_.emplace(source, std::move(fresh)).first;
+  }
+  Source& src = *found->second;
+  // New relabelling rules give every series new labels: start the source over.
+  if (!src.entries.empty() && !(src.options == options)) drop(src);
+
+  const Exposition& e = exposition;
+  const auto& families = e.families();
+
+  // 1. Families: the store refuses a type or bucket layout that differs from an earlier
+  //    registration of the same name (by this source, another one, or another plugin).
+  std::vector<vigil_family_id> family_ids;
+  Status families_status = register_families(e, options, family_ids);
+  if (!families_status.is_ok()) {
+    if (src.entries.empty()) sources_.erase(found);
+    return families_status;
   }
 
   // 2a. The common case: the same series as last time, in the same order (a job rewriting its

@@ -56,8 +56,10 @@ inline bool equal_ignore_case(std::string_view a, std::string_view b) {
 }
 
 // A float as Go's strconv.ParseFloat reads it (what Prometheus' parsers use): decimal and
-// exponent forms, an optional sign, and Inf / Infinity / NaN in any case. The common case, a
-// plain integer, is read without from_chars.
+// exponent forms, an optional sign, and Inf / Infinity / NaN in any case. The common cases, a
+// plain integer or decimal of at most 15 digits, are read without from_chars: the digits make an
+// integer below 2^53 and a power of ten up to 10^15 is exact, so one division, rounded as IEEE
+// rounds it, gives the same double from_chars would.
 inline bool parse_double(std::string_view token, double& out) {
   if (token.empty()) return false;
   std::size_t i = 0;
@@ -66,12 +68,20 @@ inline bool parse_double(std::string_view token, double& out) {
     negative = token[0] == '-';
     i = 1;
   }
-  if (token.size() - i > 0 && token.size() - i <= 15) {
+  if (token.size() - i > 0 && token.size() - i <= 16) {
+    static constexpr double kPow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                        1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     uint64_t v = 0;
-    std::size_t j = i;
-    for (; j < token.size() && is_digit(token[j]); ++j) v = v * 10 + (token[j] - '0');
-    if (j == token.size()) {
-      out = negative ? -static_cast<double>(v) : static_cast<double>(v);
+    std::size_t j = i, digits = 0, fraction = 0;
+    for (; j < token.size() && is_digit(token[j]); ++j, ++digits) v = v * 10 + (token[j] - '0');
+    if (j < token.size() && token[j] == '.') {
+      for (++j; j < token.size() && is_digit(token[j]); ++j, ++digits, ++fraction)
+        v = v * 10 + (token[j] - '0');
+    }
+    if (j == token.size() && digits > 0 && digits <= 15) {
+      double d = static_cast<double>(v);
+      if (fraction > 0) d /= kPow10[fraction];
+      out = negative ? -d : d;
       return true;
     }
   }
@@ -190,6 +200,27 @@ inline uint64_t hash_labels(uint64_t seed, const Label* labels, std::size_t coun
   return mix64(h);
 }
 
+// memcmp(a, b, n) == 0 without the call: most compares here are of a few dozen bytes.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+  for (; n >= 8; a += 8, b += 8, n -= 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    if (x != y) return false;
+  }
+  if (n >= 4) {  // two overlapping loads cover 4 to 7 bytes
+    uint32_t x0, y0, x1, y1;
+    std::memcpy(&x0, a, 4);
+    std::memcpy(&y0, b, 4);
+    std::memcpy(&x1, a + n - 4, 4);
+    std::memcpy(&y1, b + n - 4, 4);
+    return x0 == y0 && x1 == y1;
+  }
+  for (; n > 0; ++a, ++b, --n)
+    if (*a != *b) return false;
+  return true;
+}
+
 inline bool same_labels(const Label* a, std::size_t na, const Label* b, std::size_t nb) {
   if (na != nb) return false;
   for (std::size_t i = 0; i < na; ++i)
@@ -300,5 +331,22 @@ class FlatIndex {
 
 // `"text"` for messages, cut to a readable length, with control characters shown escaped.
 std::string quote_for_message(std::string_view text, std::size_t max = 40);
+
+// What update_values() needs per sample line; kept by its caller between calls, so that a large
+// input allocates nothing after the first time.
+struct UpdateScratch {
+  std::vector<double> values;
+  std::vector<double*> targets;
+};
+
+// The fast way to read a new version of an input: when `text` is, line for line, the input `e`
+// was parsed from (by parse_prometheus(), without timestamps) but for the values of its samples
+// (a textfile rewritten with new values), puts text's values into `e` and returns true; `e`
+// keeps its own text, whose names and labels are the same. Costs a compare and a number per
+// line, no label parsing, hashing or allocation. Otherwise (a line differs, a value does not
+// parse, a histogram is no longer cumulative, ...) returns false and leaves `e` as it was:
+// parse `text` in full then, which also gives the error.
+bool update_values(std::string_view text, Exposition& e, const ParseOptions& options,
+                   UpdateScratch& scratch);
 
 }  // namespace vigil::plugin_text::detail

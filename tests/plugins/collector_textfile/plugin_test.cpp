@@ -159,6 +159,145 @@ TEST_CASE("a replaced file gives its new values, and series it no longer has are
   CHECK_FALSE(host.has("job_ok", {{"job", "b"}}));
 }
 
+TEST_CASE(
+    "a file rewritten with new values, series for series, serves every new value and keeps its "
+    "handles") {
+  // The usual textfile: the same series each time, in the same order, with new values (of
+  // other lengths, so every line after the first moves).
+  const auto version = [](int round) {
+    std::string text =
+        "# HELP batch_items Items per batch.\n# TYPE batch_items gauge\n"
+        "# TYPE batch_seconds histogram\n";
+    for (int i = 0; i < 500; ++i)
+      text += "batch_items{batch=\"" + std::to_string(i) + "\"} " +
+              std::to_string(i * (round + 1)) + (round % 2 ? ".5" : "") + "\n";
+    text += "batch_seconds_bucket{le=\"1\"} " + std::to_string(round) + "\n";
+    text += "batch_seconds_bucket{le=\"+Inf\"} " + std::to_string(round * 10) + "\n";
+    text += "batch_seconds_sum " + std::to_string(round) + ".25\n";
+    text += "batch_seconds_count " + std::to_string(round * 10) + "\n";
+    return text;
+  };
+  TempDir tmp;
+  tmp.replace("batch.prom", version(0));
+  FakeHost host;
+  auto inst = create(host, tmp);
+  host.set_now_ms(1000);
+  REQUIRE(inst.collect().is_ok());
+  const uint64_t registrations = host.registrations();
+  for (int round = 1; round <= 4; ++round) {
+    INFO("round " << round);
+    tmp.replace("batch.prom", version(round));
+    host.set_now_ms(1000 + round * 1000);
+    REQUIRE(inst.collect().is_ok());
+    const auto series = host.series("batch_items");
+    REQUIRE(series.size() == 500);
+    bool all_right = true;
+    for (const auto& s : series) {
+      int i = std::stoi(s.labels.at(0).second);
+      double want = i * (round + 1) + (round % 2 ? 0.5 : 0.0);
+      if (s.value != want || s.timestamp_ms != 1000 + round * 1000) {
+        all_right = false;
+        FAIL_CHECK("batch=" << i << ": " << s.value << " at " << s.timestamp_ms);
+      }
+    }
+    CHECK(all_right);
+    auto h = host.histogram("batch_seconds");
+    CHECK(h.cumulative == std::vector<uint64_t>{static_cast<uint64_t>(round)});
+    CHECK(h.count == static_cast<uint64_t>(round * 10));
+    CHECK(h.sum == round + 0.25);
+  }
+  CHECK(host.registrations() == registrations);  // every handle kept
+  CHECK(host.value("node_textfile_scrape_error") == 0);
+}
+
+TEST_CASE("a rewritten file whose series moved, went or came serves each value on its series") {
+  TempDir tmp;
+  tmp.replace("q.prom", "queue_depth{q=\"a\"} 1\nqueue_depth{q=\"b\"} 2\nqueue_depth{q=\"c\"} 3\n");
+  FakeHost host;
+  auto inst = create(host, tmp);
+  REQUIRE(inst.collect().is_ok());
+
+  tmp.replace("q.prom",
+              "queue_depth{q=\"c\"} 30\nqueue_depth{q=\"a\"} 10\nqueue_depth{q=\"b\"} 20\n");
+  REQUIRE(inst.collect().is_ok());
+  CHECK(host.value("queue_depth", {{"q", "a"}}) == 10);
+  CHECK(host.value("queue_depth", {{"q", "b"}}) == 20);
+  CHECK(host.value("queue_depth", {{"q", "c"}}) == 30);
+
+  tmp.replace("q.prom", "queue_depth{q=\"c\"} 31\nqueue_depth{q=\"b\"} 21\n");
+  REQUIRE(inst.collect().is_ok());
+  CHECK_FALSE(host.has("queue_depth", {{"q", "a"}}));
+  CHECK(host.value("queue_depth", {{"q", "b"}}) == 21);
+
+  tmp.replace("q.prom",
+              "queue_depth{q=\"c\"} 32\nqueue_depth{q=\"d\"} 42\nqueue_depth{q=\"b\"} 22\n");
+  REQUIRE(inst.collect().is_ok());
+  CHECK(host.value("queue_depth", {{"q", "c"}}) == 32);
+  CHECK(host.value("queue_depth", {{"q", "d"}}) == 42);
+  CHECK(host.value("queue_depth", {{"q", "b"}}) == 22);
+
+  tmp.replace("q.prom",
+              "queue_depth{q=\"c\"} 33\nqueue_depth{q=\"d\"} 43\nqueue_depth{q=\"b\"} 23\n");
+  REQUIRE(inst.collect().is_ok());
+  CHECK(host.value("queue_depth", {{"q", "c"}}) == 33);
+  CHECK(host.value("queue_depth", {{"q", "d"}}) == 43);
+  CHECK(host.value("queue_depth", {{"q", "b"}}) == 23);
+  CHECK(host.series("queue_depth").size() == 3);
+}
+
+TEST_CASE(
+    "a good file rewritten with a bad value is dropped with the line and reason, and served "
+    "again once fixed") {
+  const std::string head =
+      "# TYPE job_seconds histogram\n"
+      "job_seconds_bucket{le=\"10\"} 4\n";
+  const std::string good = head +
+                           "job_seconds_bucket{le=\"+Inf\"} 5\n"
+                           "job_seconds_count 5\n"
+                           "job_ok{job=\"a\"} 1\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {head + "job_seconds_bucket{le=\"+Inf\"} 5\njob_seconds_count 5\njob_ok{job=\"a\"} yes\n",
+       R"(line 5: expected a value after the labels, found "yes")"},
+      {head + "job_seconds_bucket{le=\"+Inf\"} 5\njob_seconds_count 5\njob_ok{job=\"a\"} 1 17\n",
+       R"(line 5: timestamps are not supported here, found "17" after the value; remove the timestamp (the sample is taken when read))"},
+      {head + "job_seconds_bucket{le=\"+Inf\"} 3\njob_seconds_count 3\njob_ok{job=\"a\"} 1\n",
+       R"(line 3: bucket le="+Inf" of job_seconds counts 3, fewer than bucket le="10" (4 on line 2); expected cumulative counts)"},
+      {head + "job_seconds_bucket{le=\"+Inf\"} 5\njob_seconds_count 6\njob_ok{job=\"a\"} 1\n",
+       "line 4: job_seconds_count of job_seconds is 6 but its +Inf bucket (line 3) counts 5; "
+       "expected the same number"},
+      {head + "job_seconds_bucket{le=\"+Inf\"} 5.5\njob_seconds_count 5.5\njob_ok{job=\"a\"} 1\n",
+       R"(line 3: bucket le="+Inf" of job_seconds counts 5.5; expected a whole, non-negative number of observations)"},
+  };
+  for (const auto& [bad, error] : cases) {
+    INFO(error);
+    TempDir tmp;
+    tmp.replace("good.prom", "good_metric 1\n");
+    tmp.replace("job.prom", good);
+    FakeHost host;
+    auto inst = create(host, tmp);
+    REQUIRE(inst.collect().is_ok());
+    REQUIRE(host.value("job_ok", {{"job", "a"}}) == 1);
+
+    tmp.replace("job.prom", bad);
+    REQUIRE(inst.collect().is_ok());
+    INFO(all_logs(host));
+    CHECK(logged_exactly(host, rejection(tmp, "job.prom", error)));
+    CHECK_FALSE(host.has("job_ok", {{"job", "a"}}));
+    CHECK(host.series("job_seconds").empty());
+    CHECK(host.value("good_metric") == 1);
+    CHECK(host.value("node_textfile_scrape_error") == 1);
+
+    tmp.replace("job.prom", head +
+                                "job_seconds_bucket{le=\"+Inf\"} 7\n"
+                                "job_seconds_count 7\n"
+                                "job_ok{job=\"a\"} 0\n");
+    REQUIRE(inst.collect().is_ok());
+    CHECK(host.value("job_ok", {{"job", "a"}}) == 0);
+    CHECK(host.histogram("job_seconds").count == 7);
+    CHECK(host.value("node_textfile_scrape_error") == 0);
+  }
+}
+
 TEST_CASE("a file that disappears takes its series and its mtime with it") {
   TempDir tmp;
   tmp.replace("a.prom", "from_a 1\n");

@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -104,6 +107,37 @@ TEST_CASE("values: integers, decimals, exponents, NaN and the infinities") {
   CHECK(std::isnan(v("j")));
   CHECK(v("k") == 0.5);
   CHECK(v("l") == Approx(1.2345678901234568e29));
+}
+
+TEST_CASE("decimals are read to the same double as strtod, short and long, signed or not") {
+  // Decimals of up to 15 digits take a shortcut; these sit on both sides of it.
+  const char* values[] = {"0.1",
+                          "0.3",
+                          "-0.0",
+                          "1.",
+                          "00.5",
+                          "49999.5",
+                          "+2.5",
+                          "9.99e-5",
+                          "0.7071",
+                          "1234567.891",
+                          "123456789012345",
+                          "1234567890123456",
+                          "0.000000000000001",
+                          "0.30000000000000004",
+                          "99999999999999.9",
+                          "999999999999999.9"};
+  std::string text;
+  for (std::size_t i = 0; i < std::size(values); ++i)
+    text += "v{i=\"" + std::to_string(i) + "\"} " + values[i] + "\n";
+  Exposition e = parse_ok(text);
+  const Family& f = family(e, "v");
+  REQUIRE(f.series.size() == std::size(values));
+  for (std::size_t i = 0; i < std::size(values); ++i) {
+    INFO(values[i]);
+    double want = std::strtod(values[i], nullptr);
+    CHECK(std::memcmp(&f.series[i].value, &want, sizeof want) == 0);  // -0.0 included
+  }
 }
 
 TEST_CASE("timestamps are read as milliseconds, negative ones included") {

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -305,4 +306,211 @@ TEST_CASE("publisher: instance labels from the config are added by the host") {
   REQUIRE(p.publish("a", parse("m{x=\"1\"} 1\nn{env=\"dev\"} 2\n")).is_ok());
   CHECK(host.value("m", {{"x", "1"}, {"env", "prod"}}) == 1);
   CHECK(host.value("n", {{"env", "dev"}}) == 2);  // the series' own label wins
+}
+
+// ---- publish_prometheus: a new version of a text input, read the fast way when it can be ----
+
+namespace {
+
+vigil::plugin_text::ParseOptions file_options() {
+  vigil::plugin_text::ParseOptions o;
+  o.allow_timestamps = false;
+  o.require_final_newline = true;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "publisher: a text input rewritten with new values keeps every handle and serves every new "
+    "value, whatever their lengths") {
+  FakeHost host;
+  auto inst = host.create(probe_descriptor());
+  Publisher& p = publisher_of(inst);
+  const auto version = [](const std::string& a1, const std::string& a2, const std::string& b,
+                          const std::string& buckets, const std::string& q) {
+    return "# HELP a Things.\n"
+           "# TYPE a gauge\n"
+           "a{x=\"1\"} " +
+           a1 +
+           "\n"
+           "\n"
+           "  a{x=\"2\"}\t" +
+           a2 +
+           "\r\n"
+           "# a comment\n"
+           "b " +
+           b +
+           "\n"
+           "# TYPE lat histogram\n"
+           "lat_bucket{le=\"1\"} " +
+           buckets +
+           "\n"
+           "lat_bucket{le=\"+Inf\"} " +
+           buckets +
+           "\n"
+           "lat_sum 2.5\n"
+           "lat_count " +
+           buckets +
+           "\n"
+           "# TYPE rpc summary\n"
+           "rpc{quantile=\"0.5\"} " +
+           q +
+           "\n"
+           "rpc_count 3\n";
+  };
+  REQUIRE(p.publish_prometheus("f", version("1", "2", "3", "4", "0.5"), file_options()).is_ok());
+  const uint64_t registrations = host.registrations();
+  CHECK(host.value("a", {{"x", "1"}}) == 1);
+  CHECK(host.value("a", {{"x", "2"}}) == 2);
+
+  for (int round = 0; round < 3; ++round) {
+    const std::string n = std::to_string(round);
+    REQUIRE(p.publish_prometheus("f", version("1e3", "-0.125", "12345678.5" + n, "1" + n, "+Inf"),
+                                 file_options())
+                .is_ok());
+    CHECK(host.value("a", {{"x", "1"}}) == 1000);
+    CHECK(host.value("a", {{"x", "2"}}) == -0.125);
+    CHECK(host.value("b") == std::stod("12345678.5" + n));
+    CHECK(host.histogram("lat").cumulative == std::vector<uint64_t>{10u + round});
+    CHECK(host.histogram("lat").count == 10u + round);
+    CHECK(read_summary(host, inst, "rpc").quantiles.at(0).second == HUGE_VAL);
+    REQUIRE(p.publish_prometheus("f", version("7", "8", "9", "5", "NaN"), file_options()).is_ok());
+    CHECK(host.value("a", {{"x", "1"}}) == 7);
+    CHECK(host.value("a", {{"x", "2"}}) == 8);
+    CHECK(host.value("b") == 9);
+    CHECK(host.histogram("lat").count == 5);
+    CHECK(std::isnan(read_summary(host, inst, "rpc").quantiles.at(0).second));
+  }
+  CHECK(host.registrations() == registrations);
+  CHECK(p.series_count("f") == 5);
+}
+
+TEST_CASE(
+    "publisher: a text input whose series moved, went or came between versions is published "
+    "series by series") {
+  FakeHost host;
+  auto inst = host.create(probe_descriptor());
+  Publisher& p = publisher_of(inst);
+  REQUIRE(p.publish_prometheus("f", "m{i=\"1\"} 1\nm{i=\"2\"} 2\nm{i=\"3\"} 3\n", file_options())
+              .is_ok());
+  const uint64_t registrations = host.registrations();
+
+  // Order changed: each value still lands on its own series.
+  REQUIRE(p.publish_prometheus("f", "m{i=\"3\"} 30\nm{i=\"1\"} 10\nm{i=\"2\"} 20\n", file_options())
+              .is_ok());
+  CHECK(host.value("m", {{"i", "1"}}) == 10);
+  CHECK(host.value("m", {{"i", "2"}}) == 20);
+  CHECK(host.value("m", {{"i", "3"}}) == 30);
+  CHECK(host.registrations() == registrations);
+
+  // Removed in the middle, then the next version the same but for its values.
+  REQUIRE(p.publish_prometheus("f", "m{i=\"3\"} 31\nm{i=\"2\"} 21\n", file_options()).is_ok());
+  CHECK_FALSE(host.has("m", {{"i", "1"}}));
+  REQUIRE(p.publish_prometheus("f", "m{i=\"3\"} 32\nm{i=\"2\"} 22\n", file_options()).is_ok());
+  CHECK(host.value("m", {{"i", "3"}}) == 32);
+  CHECK(host.value("m", {{"i", "2"}}) == 22);
+
+  // Added in the middle, and a label value of the same length changed in place.
+  REQUIRE(p.publish_prometheus("f", "m{i=\"3\"} 33\nm{i=\"4\"} 43\nm{i=\"5\"} 53\n", file_options())
+              .is_ok());
+  CHECK(host.value("m", {{"i", "3"}}) == 33);
+  CHECK(host.value("m", {{"i", "4"}}) == 43);
+  CHECK(host.value("m", {{"i", "5"}}) == 53);
+  CHECK_FALSE(host.has("m", {{"i", "2"}}));
+  REQUIRE(p.publish_prometheus("f", "m{i=\"3\"} 34\nm{i=\"4\"} 44\nm{i=\"5\"} 54\n", file_options())
+              .is_ok());
+  CHECK(host.value("m", {{"i", "4"}}) == 44);
+  CHECK(host.series("m").size() == 3);
+
+  // A line that only differs in its blanks, or a value now followed by a timestamp.
+  REQUIRE(
+      p.publish_prometheus("f", "m{i=\"3\"}   35\nm{i=\"4\"} 45\nm{i=\"5\"} 55\n", file_options())
+          .is_ok());
+  CHECK(host.value("m", {{"i", "3"}}) == 35);
+  Status s = p.publish_prometheus("f", "m{i=\"3\"} 36\nm{i=\"4\"} 46 1000\nm{i=\"5\"} 56\n",
+                                  file_options());
+  CHECK(s.to_string() ==
+        "invalid argument: line 2: timestamps are not supported here, found \"1000\" after the "
+        "value; remove the timestamp (the sample is taken when read)");
+}
+
+TEST_CASE(
+    "publisher: a new version of a text input with a bad value or histogram is refused with "
+    "the full parse's error and changes nothing") {
+  FakeHost host;
+  auto inst = host.create(probe_descriptor());
+  Publisher& p = publisher_of(inst);
+  const std::string good =
+      "# TYPE lat histogram\n"
+      "lat_bucket{le=\"1\"} 2\n"
+      "lat_bucket{le=\"+Inf\"} 3\n"
+      "lat_count 3\n"
+      "g{k=\"v\"} 1\n";
+  REQUIRE(p.publish_prometheus("f", good, file_options()).is_ok());
+
+  Status s = p.publish_prometheus("f",
+                                  "# TYPE lat histogram\n"
+                                  "lat_bucket{le=\"1\"} 5\n"
+                                  "lat_bucket{le=\"+Inf\"} 4\n"
+                                  "lat_count 4\n"
+                                  "g{k=\"v\"} 9\n",
+                                  file_options());
+  CHECK(s.to_string() ==
+        "invalid argument: line 3: bucket le=\"+Inf\" of lat counts 4, fewer than bucket "
+        "le=\"1\" (5 on line 2); expected cumulative counts");
+  s = p.publish_prometheus("f",
+                           "# TYPE lat histogram\n"
+                           "lat_bucket{le=\"1\"} 2\n"
+                           "lat_bucket{le=\"+Inf\"} 3\n"
+                           "lat_count 3\n"
+                           "g{k=\"v\"} nine\n",
+                           file_options());
+  CHECK(s.to_string() ==
+        "invalid argument: line 5: expected a value after the labels, found \"nine\"");
+  s = p.publish_prometheus("f", good.substr(0, good.size() - 1), file_options());
+  CHECK(s.to_string() ==
+        "invalid argument: line 5: the last line does not end with a newline; the file may be in "
+        "the middle of being written (write it to a temporary file and rename it into place)");
+
+  // Nothing of the refused versions was written, and what is kept is the good version.
+  CHECK(host.value("g", {{"k", "v"}}) == 1);
+  CHECK(host.histogram("lat").cumulative == std::vector<uint64_t>{2});
+  REQUIRE(p.refresh("f").is_ok());
+  CHECK(host.value("g", {{"k", "v"}}) == 1);
+  CHECK(host.histogram("lat").count == 3);
+
+  // The next good version is read against the kept one.
+  REQUIRE(p.publish_prometheus("f",
+                               "# TYPE lat histogram\n"
+                               "lat_bucket{le=\"1\"} 20\n"
+                               "lat_bucket{le=\"+Inf\"} 30\n"
+                               "lat_count 30\n"
+                               "g{k=\"v\"} 10\n",
+                               file_options())
+              .is_ok());
+  CHECK(host.value("g", {{"k", "v"}}) == 10);
+  CHECK(host.histogram("lat").cumulative == std::vector<uint64_t>{20});
+  CHECK(host.histogram("lat").count == 30);
+}
+
+TEST_CASE(
+    "publisher: a text input another source's series joined is refused, also when only its "
+    "values changed") {
+  FakeHost host;
+  auto inst = host.create(probe_descriptor());
+  Publisher& p = publisher_of(inst);
+  REQUIRE(p.publish_prometheus("a", "x 1\n", file_options()).is_ok());
+  CHECK(p.publish_prometheus("b", "y 1\nx 2\n", file_options()).to_string() ==
+        "invalid argument: line 2: series x is already exposed by a (line 1)");
+  REQUIRE(p.publish_prometheus("b", "y 1\n", file_options()).is_ok());
+  REQUIRE(p.publish_prometheus("a", "x 3\n", file_options()).is_ok());
+  CHECK(host.value("x") == 3);
+  CHECK(host.value("y") == 1);
+  // Options that change (e.g. relabelling) start the source over, values included.
+  PublishOptions extra;
+  extra.extra = {{"job", "j"}};
+  REQUIRE(p.publish_prometheus("a", "x 4\n", file_options(), extra).is_ok());
+  CHECK(host.value("x", {{"job", "j"}}) == 4);
+  CHECK_FALSE(host.has("x"));
 }

@@ -126,10 +126,20 @@ class Exposition {
   StoredLabel store(const Label& label);
   uint32_t store_text(std::string_view s);
 
+  // What parse_prometheus() remembers of each line of its input, so that the next version of
+  // that input can be matched line for line and only its values read (detail::update_values()).
+  struct LineShape {
+    static constexpr uint32_t kWholeLine = std::numeric_limits<uint32_t>::max();
+    uint32_t value_at = kWholeLine;  // sample line: offset of its value in the line
+    uint32_t family = 0;             // sample line: its family
+  };
+
   std::unique_ptr<Storage> storage_;
   std::vector<Family> families_;
   std::vector<StoredLabel> labels_;
   std::vector<Composite> composites_;
+  std::vector<LineShape> shapes_;  // one per line of the input, when has_shapes_
+  bool has_shapes_ = false;        // a Prometheus text input without timestamps
 };
 
 struct ParseOptions {

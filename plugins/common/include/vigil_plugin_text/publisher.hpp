@@ -8,8 +8,10 @@
 // the Publisher keeps an 8-byte id per series and re-registers from the exposition it holds when
 // the host dropped a series. Summaries have no C++ handle at all. Series are keyed by a 64-bit
 // hash of name and labels, and every hash hit is confirmed against the real labels, so two
-// series can never share a handle. It must never leave a half-published source behind: a
-// publish that fails writes nothing and leaves the source's previous series as they were.
+// series can never share a handle. A text input that comes back with the same lines but new
+// values (publish_prometheus()) skips all of that: its values are read and written by handle. It
+// must never leave a half-published source behind: a publish that fails writes nothing and leaves
+// the source's previous series as they were.
 #pragma once
 
 #include <vigil/sdk.hpp>
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -28,7 +31,8 @@ namespace vigil::plugin_text {
 namespace detail {
 template <class Key, class Value>
 class FlatIndex;
-}
+struct UpdateScratch;
+}  // namespace detail
 
 struct PublishOptions {
   // Labels added to every series of the source (e.g. the scrape target).
@@ -68,6 +72,14 @@ class Publisher {
   // the source. A write the host refuses fails the status too, after all other writes.
   Status publish(const std::string& source, Exposition exposition,
                  const PublishOptions& options = {});
+  // publish() for an input in the Prometheus text format, read the fast way when it can be: when
+  // `text` is the source's previous input line for line but for the values (a file rewritten
+  // with new values, the usual case), only the values are read, and written by the handles the
+  // source has; otherwise it is parsed in full (parse_prometheus() with `parse`) and published.
+  // A parse error is returned as INVALID_ARGUMENT with parse_prometheus()'s "line N: ..." text,
+  // and changes nothing, like any other refusal. `text` is not kept.
+  Status publish_prometheus(const std::string& source, std::string_view text,
+                            const ParseOptions& parse, const PublishOptions& options = {});
   // Writes the source's current values again so they stay live (an unchanged file).
   Status refresh(const std::string& source);
   // Unregisters every series of the source and forgets it.
@@ -100,6 +112,8 @@ class Publisher {
     const PublishOptions* options = nullptr;
   };
 
+  Status register_families(const Exposition& e, const PublishOptions& options,
+                           std::vector<vigil_family_id>& ids);
   void final_labels(const Exposition& e, const Series& s, const PublishOptions& o,
                     std::vector<Label>& out, std::vector<std::string>& names) const;
   vigil_status register_series(vigil_family_id family, const std::vector<Label>& labels,
@@ -120,6 +134,7 @@ class Publisher {
   std::vector<std::string> names_, other_names_;
   std::vector<uint64_t> cumulative_;
   std::vector<double> quantiles_, quantile_values_;
+  std::unique_ptr<detail::UpdateScratch> update_scratch_;
 };
 
 }  // namespace vigil::plugin_text
