@@ -41,6 +41,7 @@ class CpuCollector final : public Collector {
     std::string error;
     stat_path_ = procfs::proc_file(config.string("proc_path"), "stat", text_, error);
     if (stat_path_.empty()) return Status::invalid_argument(error);
+    stat_file_ = procfs::ProcReader(stat_path_);
 
     Host& h = host();
     h.describe(kCpuSeconds, MetricType::counter, "Seconds the CPUs spent in each mode.", "seconds");
@@ -58,7 +59,7 @@ class CpuCollector final : public Collector {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!procfs::read_file(stat_path_, text_, error)) return Status::unavailable(error);
+    if (!stat_file_.read(text_, error)) return Status::unavailable(error);
     if (!parse_proc_stat(text_, user_hz_, stat_, error)) {
       return Status::unavailable(stat_path_ + ": " + error);
     }
@@ -147,6 +148,7 @@ class CpuCollector final : public Collector {
   }
 
   std::string stat_path_;
+  procfs::ProcReader stat_file_;  // stat_path_, kept open between collects
   double user_hz_ = 100;
   std::string text_;
   ProcStat stat_;

@@ -90,6 +90,7 @@ class DiskstatsCollector final : public Collector {
     text_.reserve(8192);
     path_ = procfs::proc_file(config.string("proc_path"), "diskstats", text_, error);
     if (path_.empty()) return Status::invalid_argument(error);
+    file_ = procfs::ProcReader(path_);
     udev_dir_ = config.string("udev_data_path");
     while (udev_dir_.size() > 1 && udev_dir_.back() == '/') udev_dir_.pop_back();
     if (!filter_.set("device_include", config.string("device_include"), "device_exclude",
@@ -103,7 +104,7 @@ class DiskstatsCollector final : public Collector {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!procfs::read_file(path_, text_, error)) return Status::unavailable(error);
+    if (!file_.read(text_, error)) return Status::unavailable(error);
     if (!parse_diskstats(text_, parsed_, error)) return Status::unavailable(path_ + ": " + error);
 
     problem_.clear();
@@ -218,6 +219,7 @@ class DiskstatsCollector final : public Collector {
   }
 
   std::string path_;
+  procfs::ProcReader file_;  // path_, kept open between collects
   std::string udev_dir_;
   std::string text_;
   std::vector<DiskStats> parsed_;

@@ -30,6 +30,7 @@ class LoadAvgCollector final : public Collector {
     text_.reserve(128);
     path_ = procfs::proc_file(config.string("proc_path"), "loadavg", text_, error);
     if (path_.empty()) return Status::invalid_argument(error);
+    file_ = procfs::ProcReader(path_);
 
     Host& h = host();
     h.describe(kLoad1, MetricType::gauge, "1m load average.");
@@ -43,7 +44,7 @@ class LoadAvgCollector final : public Collector {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!procfs::read_file(path_, text_, error)) return Status::unavailable(error);
+    if (!file_.read(text_, error)) return Status::unavailable(error);
     LoadAverages load;
     if (!parse_loadavg(text_, load, error)) return Status::unavailable(path_ + ": " + error);
 
@@ -57,6 +58,7 @@ class LoadAvgCollector final : public Collector {
 
  private:
   std::string path_;
+  procfs::ProcReader file_;  // path_, kept open between collects
   std::string text_;
   Gauge load1_, load5_, load15_;
 };

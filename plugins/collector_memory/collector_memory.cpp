@@ -5,10 +5,14 @@
 // (node_memory_MemTotal_bytes, node_memory_Active_anon_bytes, node_memory_HugePages_Total), so
 // its dashboards and alert rules work unchanged. Handles are cached in file order, so a collect
 // is one file read, one parse and handle writes. The health check judges used RAM (and, when
-// asked, swap) against thresholds from the same file (memory_check.hpp). It must never rename a
-// field differently from node_exporter, nor register series by name on the hot path.
+// asked, swap) against thresholds from the same file (memory_check.hpp). When the collect and
+// the check run in the same tick, the file is read once: each uses a reading the other made
+// less than kSameTick ago. It must never rename a field differently from node_exporter, nor
+// register series by name on the hot path.
 #include <vigil/sdk.hpp>
 
+#include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -21,6 +25,10 @@
 
 namespace vigil::collector_memory {
 namespace {
+
+// How old the other kind's reading of meminfo may be for a collect() or check() to use it
+// instead of reading the file again: the two calls of one scheduler tick, not the next tick's.
+constexpr std::chrono::milliseconds kSameTick{250};
 
 bool valid_percent(double v) {
   return v >= 0 && v <= 100;
@@ -59,6 +67,8 @@ class MemoryCollector final : public Collector, public HealthCheck {
     std::string error;
     meminfo_path_ = procfs::proc_file(config.string("proc_path"), "meminfo", text_, error);
     if (meminfo_path_.empty()) return Status::invalid_argument(error);
+    meminfo_ = procfs::ProcReader(meminfo_path_);
+    check_meminfo_ = procfs::ProcReader(meminfo_path_);
     std::optional<double> warning, critical;
     Status thresholds = read_pair(config, "warning", "critical", warning, critical);
     if (!thresholds.is_ok()) return thresholds;
@@ -72,7 +82,10 @@ class MemoryCollector final : public Collector, public HealthCheck {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!procfs::read_file(meminfo_path_, text_, error)) return Status::unavailable(error);
+    if (!latest_.take(Reading::Kind::check, text_)) {
+      if (!meminfo_.read(text_, error)) return Status::unavailable(error);
+      latest_.keep(Reading::Kind::collect, text_);
+    }
     if (!parse_meminfo(text_, fields_, error)) {
       return Status::unavailable(meminfo_path_ + ": " + error);
     }
@@ -94,7 +107,10 @@ class MemoryCollector final : public Collector, public HealthCheck {
 
   Status check(HealthResult& result) override {
     std::string error;
-    if (!procfs::read_file(meminfo_path_, check_text_, error)) return Status::unavailable(error);
+    if (!latest_.take(Reading::Kind::collect, check_text_)) {
+      if (!check_meminfo_.read(check_text_, error)) return Status::unavailable(error);
+      latest_.keep(Reading::Kind::check, check_text_);
+    }
     if (!parse_meminfo(check_text_, check_fields_, error))
       return Status::unavailable(meminfo_path_ + ": " + error);
     MemoryVerdict verdict = evaluate_memory(check_fields_, thresholds_);
@@ -104,6 +120,35 @@ class MemoryCollector final : public Collector, public HealthCheck {
   }
 
  private:
+  // The last file read of meminfo, by collect() or check(), for the other to use in the same
+  // tick. A call never takes its own kind's reading (two collects read the file twice), and a
+  // reading is taken at most once, within kSameTick of the read.
+  // Thread-safety: guarded by its mutex (collect() and check() may overlap).
+  class Reading {
+   public:
+    enum class Kind { none, collect, check };
+    // Copies the reading into `text` when `from` made it less than kSameTick ago, once.
+    bool take(Kind from, std::string& text) {
+      std::lock_guard lock(mutex_);
+      if (kind_ != from || std::chrono::steady_clock::now() - at_ >= kSameTick) return false;
+      text.assign(text_);
+      kind_ = Kind::none;  // used once
+      return true;
+    }
+    void keep(Kind by, const std::string& text) {
+      std::lock_guard lock(mutex_);
+      kind_ = by;
+      at_ = std::chrono::steady_clock::now();
+      text_.assign(text);
+    }
+
+   private:
+    std::mutex mutex_;
+    Kind kind_ = Kind::none;
+    std::chrono::steady_clock::time_point at_{};
+    std::string text_;
+  };
+
   // node_exporter types a key ending in "_total" as a counter (no Linux field does today), so a
   // field holds whichever handle its family's type needs.
   struct Handle {
@@ -159,6 +204,9 @@ class MemoryCollector final : public Collector, public HealthCheck {
   }
 
   std::string meminfo_path_;
+  procfs::ProcReader meminfo_;        // meminfo_path_ for collect(), kept open
+  procfs::ProcReader check_meminfo_;  // the same for check(), which may run at the same time
+  Reading latest_;
   std::string text_;
   std::vector<MeminfoField> fields_;
   std::vector<Handle> handles_;

@@ -28,6 +28,7 @@ class NetDevCollector final : public Collector {
     text_.reserve(8192);
     path_ = procfs::proc_file(config.string("proc_path"), "net/dev", text_, error);
     if (path_.empty()) return Status::invalid_argument(error);
+    file_ = procfs::ProcReader(path_);
     if (!filter_.set("device_include", config.string("device_include"), "device_exclude",
                      config.string("device_exclude"), procfs::kDevicePatternExpected, error)) {
       return Status::invalid_argument(error);
@@ -43,7 +44,7 @@ class NetDevCollector final : public Collector {
 
   Status collect(Emitter& /*out*/) override {
     std::string error;
-    if (!procfs::read_file(path_, text_, error)) return Status::unavailable(error);
+    if (!file_.read(text_, error)) return Status::unavailable(error);
     if (!parse_net_dev(text_, parsed_, error)) return Status::unavailable(path_ + ": " + error);
 
     problem_.clear();
@@ -103,6 +104,7 @@ class NetDevCollector final : public Collector {
   }
 
   std::string path_;
+  procfs::ProcReader file_;  // path_, kept open between collects
   std::string text_;
   std::vector<NetDevice> parsed_;
   procfs::CachedNameFilter filter_;

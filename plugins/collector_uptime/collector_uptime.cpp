@@ -44,6 +44,7 @@ class UptimeCollector final : public Collector {
     text_.reserve(16384);
     stat_path_ = procfs::proc_file(config.string("proc_path"), "stat", text_, error);
     if (stat_path_.empty()) return Status::invalid_argument(error);
+    stat_file_ = procfs::ProcReader(stat_path_);
     const std::string sys_path =
         procfs::root_option(config.string("sys_path"), "sys_path", "/sys", error);
     if (sys_path.empty()) return Status::invalid_argument(error);
@@ -77,7 +78,7 @@ class UptimeCollector final : public Collector {
 
     std::string error;
     double boot = 0;
-    if (!procfs::read_file(stat_path_, text_, error)) {
+    if (!stat_file_.read(text_, error)) {
       problem_.fail(error);
     } else if (!parse_boot_time(text_, boot, error)) {
       problem_.fail(stat_path_ + ": " + error);
@@ -165,6 +166,7 @@ class UptimeCollector final : public Collector {
   }
 
   std::string stat_path_;
+  procfs::ProcReader stat_file_;  // stat_path_, kept open between collects
   std::string text_;
   std::vector<ClockDevice> clocks_;
   Gauge boot_time_, time_;

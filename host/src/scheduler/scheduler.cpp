@@ -9,6 +9,9 @@
 // Wake-ups are the idle cost of the host (tens of microseconds each on a small VM), so:
 // - tasks with the same interval share one random phase, and the timer wakes once per tick for
 //   all of them, not once per task;
+// - one worker is woken per tick and takes the due runs one after another; a second one is woken
+//   only when a run has waited kBusyGrace behind a call that is still going, so a tick of short
+//   collects costs two wake-ups (timer and one worker), not one per task;
 // - the timer sleeps in a timerfd that any thread re-arms under the state lock, so a worker can
 //   move the timer's next wake-up (a call returned before its timeout; the ready queue drained)
 //   without waking it. The timer never wakes for the timeout of a call that already returned.
@@ -136,9 +139,11 @@ struct State {
   std::map<std::uint64_t, WorkerSlot> workers;
   std::vector<std::uint64_t> retired;  // exited workers whose thread the timer should join
   std::uint64_t next_worker_id = 0;
-  std::size_t live = 0;   // worker threads that have not exited
-  std::size_t busy = 0;   // workers inside a call
-  std::size_t stuck = 0;  // workers inside a call past its timeout (for the pool-full message)
+  std::size_t live = 0;    // worker threads that have not exited
+  std::size_t busy = 0;    // workers inside a call
+  std::size_t idle = 0;    // workers waiting on work_ready
+  std::size_t waking = 0;  // of those, notified for the ready queue and not awake yet
+  std::size_t stuck = 0;   // workers inside a call past its timeout (for the pool-full message)
   bool started = false;
   bool stopping = false;
   bool pool_full_reported = false;
@@ -174,15 +179,16 @@ bool stale(const State& state, const Entry& entry) {
 }
 
 // Caller holds state.mutex. When the timer must next look: the first meaningful entry of the
-// timeline, and, while due runs wait with every worker in a call, the moment the next of those
-// calls has been running for kBusyGrace (relieve() may then start a replacement). Stale timeout
-// entries at the front are dropped here, so no thread ever wakes for them.
+// timeline, and, while due runs wait with no notified worker on its way, the moment the next
+// call in progress has been running for kBusyGrace (dispatch() then wakes another worker or
+// starts a replacement). Stale timeout entries at the front are dropped here, so no thread ever
+// wakes for them.
 TimePoint next_wake(State& state) {
   if (state.stopping || !state.retired.empty()) return TimePoint::min();
   while (!state.timeline.empty() && stale(state, state.timeline.top())) state.timeline.pop();
   TimePoint wake = state.timeline.empty() ? TimePoint::max() : state.timeline.top().at;
-  if (!state.ready.empty() && state.busy >= state.live) {
-    // Only calls still younger than kBusyGrace: the older ones were counted by relieve() already
+  if (!state.ready.empty() && state.waking == 0) {
+    // Only calls still younger than kBusyGrace: the older ones were counted by dispatch() already
     // (waking for them again would spin while the pool is at its cap).
     const TimePoint now = Clock::now();
     for (const auto& [id, slot] : state.workers) {
@@ -233,11 +239,34 @@ bool spawn_worker(const std::shared_ptr<State>& state) {
   return true;
 }
 
-// Caller holds state.mutex.
+// Caller holds state.mutex. Queues a run; dispatch() decides who takes it.
 void enqueue(State& state, std::size_t index) {
   state.tasks[index]->queued = true;
   state.ready.push_back(index);
-  state.work_ready.notify_one();
+}
+
+// Caller holds state->mutex. Makes sure someone takes the ready runs soon: a worker already
+// notified, or one in a call younger than kBusyGrace (it takes the next run when it returns, and
+// the timer looks again when that call turns kBusyGrace old). Otherwise it picks one idle worker
+// to wake (returns true: the caller notifies work_ready, after unlocking when it can, so the
+// woken worker does not block on the mutex at once), or, when every worker is in a call that
+// looks hung, starts replacements now instead of when those calls pass their timeout, up to the
+// pool's cap. Replacements retire once they are more than the pool needs (worker_main).
+[[nodiscard]] bool dispatch(const std::shared_ptr<State>& state, TimePoint now) {
+  if (state->ready.empty() || state->waking > 0) return false;
+  const std::size_t stalled = stalled_workers(*state, now);
+  if (state->busy > stalled) return false;  // a fresh call will come back for it
+  if (state->idle > 0) {
+    ++state->waking;
+    return true;
+  }
+  // Every worker is in a call that looks hung, or on its way to the queue already.
+  const std::size_t fresh = state->live - stalled;
+  if (fresh >= state->target) return false;
+  std::size_t wanted = std::min(state->ready.size(), state->target - fresh);
+  while (wanted-- > 0 && state->live < state->cap)
+    if (!spawn_worker(state)) break;
+  return false;  // a new worker looks at the queue as it starts
 }
 
 void emit(State& state, std::vector<Event>& events) {
@@ -304,7 +333,10 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
         state->live - stalled_workers(*state, Clock::now()) > state->target)
       break;
     if (state->ready.empty()) {
+      ++state->idle;
       state->work_ready.wait(lock);
+      --state->idle;
+      if (state->waking > 0) --state->waking;
       continue;
     }
     const std::size_t index = state->ready.front();
@@ -372,7 +404,7 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
   }
   --state->live;
   // A retiring worker may have been woken for a queued run: pass that wake-up on.
-  if (!state->ready.empty()) state->work_ready.notify_one();
+  if (dispatch(state, Clock::now())) state->work_ready.notify_one();
   if (auto slot = state->workers.find(id); slot != state->workers.end()) {
     state->retired.push_back(id);
     rearm(*state);  // at once: the timer joins retired threads
@@ -422,19 +454,6 @@ void on_timeout(const std::shared_ptr<State>& state, const Entry& entry,
   }
 }
 
-// Caller holds state->mutex. Due runs are waiting and no worker is free: if fewer than `target`
-// workers are in calls younger than kBusyGrace (the others look hung), start replacements now
-// instead of when those calls pass their timeout, up to the pool's cap. They retire once they
-// are more than the pool needs (worker_main).
-void relieve(const std::shared_ptr<State>& state, TimePoint now) {
-  if (state->ready.empty() || state->busy < state->live) return;
-  const std::size_t fresh = state->live - stalled_workers(*state, now);
-  if (fresh >= state->target) return;
-  std::size_t wanted = std::min(state->ready.size(), state->target - fresh);
-  while (wanted-- > 0 && state->live < state->cap)
-    if (!spawn_worker(state)) break;
-}
-
 void timer_main(std::shared_ptr<State> state) {
   std::vector<Event> events;
   std::vector<std::thread> to_join;
@@ -465,9 +484,10 @@ void timer_main(std::shared_ptr<State> state) {
       else
         on_timeout(state, next, events);
     }
-    relieve(state, now);
+    const bool wake_worker = dispatch(state, now);
     if (!events.empty()) {
       lock.unlock();
+      if (wake_worker) state->work_ready.notify_one();
       emit(*state, events);
       lock.lock();
       continue;
@@ -477,6 +497,7 @@ void timer_main(std::shared_ptr<State> state) {
     state->armed_at = TimePoint{};  // forces rearm() to set it: the expiry was just consumed
     rearm(*state);
     lock.unlock();
+    if (wake_worker) state->work_ready.notify_one();
     std::uint64_t expirations = 0;
     while (::read(state->timer_fd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
     }
@@ -565,6 +586,7 @@ void Scheduler::run_now(std::size_t task) {
     t.rerun_requested = true;
   } else if (!t.queued) {
     enqueue(*state_, task);
+    if (dispatch(state_, Clock::now())) state_->work_ready.notify_one();
     rearm(*state_);  // the pool may be full of hung calls
   }
 }

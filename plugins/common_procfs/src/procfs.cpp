@@ -2,6 +2,8 @@
 #include "vigil_plugin_procfs/procfs.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,31 +11,85 @@
 #include <utility>
 
 namespace vigil::procfs {
+namespace {
+
+constexpr std::size_t kChunk = 16384;
+
+// Reads `fd` from offset 0 to EOF into `out` (cleared first), through `chunk` (kChunk bytes):
+// growing `out` by a whole chunk would clear 16 KiB on every read for the kilobyte or two a
+// procfs file holds. pread() from 0 is also what makes procfs generate a kept-open file afresh.
+bool read_all(int fd, const std::string& path, char* chunk, std::string& out, std::string& error) {
+  out.clear();
+  for (;;) {
+    ssize_t n = ::pread(fd, chunk, kChunk, static_cast<off_t>(out.size()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = "cannot read " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    if (n == 0) return true;
+    out.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+int open_file(const std::string& path, std::string& error) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) error = "cannot open " + path + ": " + std::strerror(errno);
+  return fd;
+}
+
+}  // namespace
 
 bool read_file(const std::string& path, std::string& out, std::string& error) {
   out.clear();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  constexpr std::size_t kStep = 16384;
-  for (;;) {
-    const std::size_t used = out.size();
-    out.resize(used + kStep);
-    ssize_t n = ::read(fd, out.data() + used, kStep);
-    if (n < 0) {
-      out.resize(used);
-      if (errno == EINTR) continue;
-      error = "cannot read " + path + ": " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    out.resize(used + static_cast<std::size_t>(n));
-    if (n == 0) break;
-  }
+  const int fd = open_file(path, error);
+  if (fd < 0) return false;
+  char chunk[kChunk];
+  const bool ok = read_all(fd, path, chunk, out, error);
   ::close(fd);
-  return true;
+  return ok;
+}
+
+ProcReader::~ProcReader() {
+  close();
+}
+
+ProcReader::ProcReader(ProcReader&& other) noexcept
+    : path_(std::move(other.path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      keep_open_(other.keep_open_),
+      chunk_(std::move(other.chunk_)) {}
+
+ProcReader& ProcReader::operator=(ProcReader&& other) noexcept {
+  if (this != &other) {
+    close();
+    path_ = std::move(other.path_);
+    fd_ = std::exchange(other.fd_, -1);
+    keep_open_ = other.keep_open_;
+    chunk_ = std::move(other.chunk_);
+  }
+  return *this;
+}
+
+void ProcReader::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool ProcReader::read(std::string& out, std::string& error) {
+  out.clear();
+  if (fd_ < 0) {
+    fd_ = open_file(path_, error);
+    if (fd_ < 0) return false;
+    // Only procfs regenerates a file on every read from offset 0. Anything else (a fixture
+    // tree, a copy of /proc) may be replaced by a new file, so it is opened each time.
+    struct statfs fs {};
+    keep_open_ = ::fstatfs(fd_, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+    if (!chunk_) chunk_.reset(new char[kChunk]);  // not value-initialised: no clearing
+  }
+  const bool ok = read_all(fd_, path_, chunk_.get(), out, error);
+  if (!ok || !keep_open_) close();
+  return ok;
 }
 
 std::string root_option(std::string value, std::string_view option, std::string_view example,

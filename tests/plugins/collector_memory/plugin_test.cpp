@@ -10,7 +10,9 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 using vigil::MetricType;
 using vigil::testing::FakeHost;
@@ -195,4 +197,23 @@ TEST_CASE("the memory check on the machine's own /proc reports a percentage") {
   REQUIRE(inst.check().is_ok());
   CHECK(inst.health().status != VIGIL_HEALTH_UNKNOWN);
   CHECK_THAT(inst.health().message, Catch::StartsWith("memory ") && Catch::Contains("% used ("));
+}
+
+TEST_CASE("a check right after a collect uses the collect's reading and a later one reads anew") {
+  TempProc proc;
+  proc.write("MemTotal: 100 kB\nMemAvailable: 50 kB\n");
+  FakeHost host;
+  auto inst = host.create(plugin(), {{"proc_path", proc.path().string()}});
+  REQUIRE(inst.collect().is_ok());
+  // The same scheduler tick: the file is not read again.
+  proc.write("MemTotal: 100 kB\nMemAvailable: 5 kB\n");
+  REQUIRE(inst.check().is_ok());
+  CHECK(inst.health().status == VIGIL_HEALTH_OK);
+  // A second check never takes the reading the first one used.
+  REQUIRE(inst.check().is_ok());
+  CHECK(inst.health().status == VIGIL_HEALTH_CRITICAL);
+  // Nor does a collect well after the check's reading.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(inst.collect().is_ok());
+  CHECK(host.value("node_memory_MemAvailable_bytes") == 5 * 1024);
 }

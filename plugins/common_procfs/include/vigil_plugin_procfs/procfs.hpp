@@ -6,14 +6,50 @@
 // throws; never caches file contents between calls (procfs files change on every read).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace vigil::procfs {
 
 // Reads a whole file into `out` (cleared first, capacity kept). procfs reports a size of 0, so
 // this reads until EOF. On failure sets `error` to "cannot open|read PATH: REASON".
 bool read_file(const std::string& path, std::string& out, std::string& error);
+
+// A procfs file read afresh on every call through one descriptor kept open: pread() from
+// offset 0 makes the kernel generate the text again, and saves the open() and close() (path
+// walk, file allocation) that cost more than a small file's read. For files that live as long as
+// the system (/proc/stat, /proc/meminfo), not per-process files that vanish with the process.
+// A file that is not on procfs (a fixture tree) is opened and closed on every read, since it may
+// be replaced. Contents are never cached: every read() is a new reading.
+// Thread-safety: one thread at a time; a collect() and a check() that may overlap each keep
+// their own.
+class ProcReader {
+ public:
+  ProcReader() = default;
+  explicit ProcReader(std::string path) : path_(std::move(path)) {}
+  ~ProcReader();
+  ProcReader(ProcReader&& other) noexcept;
+  ProcReader& operator=(ProcReader&& other) noexcept;
+  ProcReader(const ProcReader&) = delete;
+  ProcReader& operator=(const ProcReader&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // Reads the whole file into `out` (cleared first, capacity kept), as read_file() does and
+  // with its error messages. After a failure the descriptor is closed, so the next call opens
+  // the file again.
+  bool read(std::string& out, std::string& error);
+
+ private:
+  void close();
+
+  std::string path_;
+  int fd_ = -1;
+  bool keep_open_ = false;         // the open file is on procfs
+  std::unique_ptr<char[]> chunk_;  // the read buffer, allocated at the first open
+};
 
 // Checks and normalises a root option such as "proc_path" ("/proc", "/host/proc/"): returns the
 // path without trailing slashes, or "" with `error` naming the option and what is expected.
