@@ -24,21 +24,23 @@
 
 #include "alertmanager_server.hpp"
 #include "alerts.hpp"
-#include "capture_server.hpp"
 #include "files.hpp"
 #include "host_results.hpp"
 #include "load_plugin.hpp"
 #include "loopback.hpp"
+#include "support/http_test_server.hpp"
 
 using nlohmann::json;
 using vigil::Notification;
 using vigil::notifier_alertmanager::rfc3339_ms;
-using vigil::testing::CapturedRequest;
-using vigil::testing::CaptureServer;
+using vigil::testing::always;
 using vigil::testing::ClosedPort;
 using vigil::testing::count_logs;
 using vigil::testing::FakeHost;
+using vigil::testing::HttpTestServer;
 using vigil::testing::plugin;
+using vigil::testing::Reply;
+using vigil::testing::SeenRequest;
 using vigil::testing::am::Alertmanager;
 using namespace std::chrono_literals;
 
@@ -115,15 +117,27 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
   return true;
 }
 
-// Alertmanager's webhook bodies the capture server received, parsed.
-std::vector<json> webhooks(const CaptureServer& hook) {
+// What the capturing servers answer (Alertmanager's webhook receiver, and the stand-ins for its
+// API): JSON, `status` with `body`, and Retry-After when `retry_after` is set.
+Reply am_reply(int status = 200, const std::string& body = "",
+               const std::string& retry_after = "") {
+  Reply r;
+  r.status = status;
+  r.body = body;
+  r.content_type = "application/json";
+  if (!retry_after.empty()) r.headers["Retry-After"] = retry_after;
+  return r;
+}
+
+// Alertmanager's webhook bodies the capturing server received, parsed.
+std::vector<json> webhooks(const HttpTestServer& hook) {
   std::vector<json> out;
   for (const auto& r : hook.requests()) out.push_back(json::parse(r.body));
   return out;
 }
 
 // Whether one of Alertmanager's webhook calls reported `instance`'s alert with this status.
-bool webhook_has(const CaptureServer& hook, const std::string& instance,
+bool webhook_has(const HttpTestServer& hook, const std::string& instance,
                  const std::string& status) {
   for (const json& w : webhooks(hook))
     for (const auto& a : w["alerts"])
@@ -132,8 +146,8 @@ bool webhook_has(const CaptureServer& hook, const std::string& instance,
 }
 
 // Posts (to a stand-in API) whose body has an alert with this instance label.
-std::vector<CapturedRequest> posts_with(const CaptureServer& api, const std::string& instance) {
-  std::vector<CapturedRequest> out;
+std::vector<SeenRequest> posts_with(const HttpTestServer& api, const std::string& instance) {
+  std::vector<SeenRequest> out;
   for (const auto& r : api.requests()) {
     for (const auto& a : json::parse(r.body))
       if (a["labels"].value("instance", "") == instance) {
@@ -148,7 +162,7 @@ std::string closed_url(const ClosedPort& p) {
   return "http://127.0.0.1:" + std::to_string(p.port);
 }
 
-std::unique_ptr<Alertmanager> start_alertmanager(const CaptureServer& hook, int port = 0) {
+std::unique_ptr<Alertmanager> start_alertmanager(const HttpTestServer& hook, int port = 0) {
   std::string why;
   auto am = Alertmanager::start(hook.url("/hook"), why, port);
   if (!am) WARN("skipped: " << why);
@@ -168,7 +182,7 @@ std::size_t thread_count() {
 }  // namespace
 
 TEST_CASE("a firing alert reaches Alertmanager with endsAt ahead and is routed to its receiver") {
-  CaptureServer hook;
+  HttpTestServer hook(always(am_reply()));
   auto am = start_alertmanager(hook);
   if (!am) return;
   FakeHost host;
@@ -197,7 +211,7 @@ TEST_CASE("a firing alert reaches Alertmanager with endsAt ahead and is routed t
   CHECK(ahead <= 240000);
 
   // Alertmanager routed it to the webhook receiver, labels intact.
-  REQUIRE(hook.wait_for([](const auto& r) { return !r.empty(); }, 10s));
+  REQUIRE(hook.wait_until([](const auto& r) { return !r.empty(); }, 10s));
   const json w = webhooks(hook).front();
   CHECK(w["receiver"] == "capture");
   CHECK(w["status"] == "firing");
@@ -206,7 +220,7 @@ TEST_CASE("a firing alert reaches Alertmanager with endsAt ahead and is routed t
 }
 
 TEST_CASE("a resolved notification makes Alertmanager send the resolved webhook") {
-  CaptureServer hook;
+  HttpTestServer hook(always(am_reply()));
   auto am = start_alertmanager(hook);
   if (!am) return;
   FakeHost host;
@@ -228,7 +242,7 @@ TEST_CASE("a resolved notification makes Alertmanager send the resolved webhook"
 }
 
 TEST_CASE("firing alerts are re-sent with endsAt moved ahead without a new notification") {
-  CaptureServer hook;
+  HttpTestServer hook(always(am_reply()));
   auto am = start_alertmanager(hook);
   if (!am) return;
   FakeHost host;
@@ -259,7 +273,7 @@ TEST_CASE("firing alerts are re-sent with endsAt moved ahead without a new notif
 }
 
 TEST_CASE("resolved alerts are re-sent until resolved_retention has passed, firing ones go on") {
-  CaptureServer api;
+  HttpTestServer api(always(am_reply()));
   FakeHost host;
   auto inst = host.create(plugin(), {{"urls", json{api.url()}.dump()},
                                      {"resend_interval", "100ms"},
@@ -275,10 +289,10 @@ TEST_CASE("resolved alerts are re-sent until resolved_retention has passed, firi
   const auto firing = posts_with(api, "still");
   CHECK(resolved.size() >= 4);  // the notification and re-sends every 100 ms for 500 ms
   REQUIRE_FALSE(resolved.empty());
-  CHECK(resolved.back().at - told < 800ms);
+  CHECK(resolved.back().arrived - told < 800ms);
   CHECK(firing.size() > resolved.size());
   REQUIRE_FALSE(firing.empty());
-  CHECK(std::chrono::steady_clock::now() - firing.back().at < 400ms);
+  CHECK(std::chrono::steady_clock::now() - firing.back().arrived < 400ms);
   for (const auto& r : api.requests()) CHECK(r.target == "/api/v2/alerts");
   CHECK(host.value(kRemembered, {{"notifier", "test"}}) == 1);
 
@@ -293,7 +307,7 @@ TEST_CASE("resolved alerts are re-sent until resolved_retention has passed, firi
 }
 
 TEST_CASE("a firing alert its group no longer lists is not re-sent") {
-  CaptureServer api;
+  HttpTestServer api(always(am_reply()));
   FakeHost host;
   auto inst =
       host.create(plugin(), {{"urls", json{api.url()}.dump()}, {"resend_interval", "100ms"}});
@@ -310,7 +324,7 @@ TEST_CASE("a firing alert its group no longer lists is not re-sent") {
 }
 
 TEST_CASE("two Alertmanagers, one down: delivered, and the down one gets the alert once it is up") {
-  CaptureServer hook;
+  HttpTestServer hook(always(am_reply()));
   auto up = start_alertmanager(hook);
   if (!up) return;
   auto closed = std::make_unique<ClosedPort>();
@@ -356,9 +370,8 @@ TEST_CASE("every Alertmanager down is retryable, and their Retry-After is passed
   CHECK(status.message().find(std::to_string(b.port)) != std::string::npos);
   CHECK(status.retry_after().count() == 0);
 
-  CaptureServer busy, unavailable;
-  busy.answer(429, "slow down", "30");
-  unavailable.answer(503, "maintenance", "7");
+  HttpTestServer busy(always(am_reply(429, "slow down", "30")));
+  HttpTestServer unavailable(always(am_reply(503, "maintenance", "7")));
   auto both = host.create(plugin(), {{"urls", json{busy.url(), unavailable.url()}.dump()}});
   status = both.notify(notification("g", json::array({vigil_alert("X", "y", false, wall_ms())})));
   CHECK(status.code() == VIGIL_ERR_RETRYABLE);
@@ -368,7 +381,7 @@ TEST_CASE("every Alertmanager down is retryable, and their Retry-After is passed
 }
 
 TEST_CASE("a 400 from Alertmanager is permanent with its reason, and that alert is not re-sent") {
-  CaptureServer hook;
+  HttpTestServer hook(always(am_reply()));
   auto am = start_alertmanager(hook);
   if (!am) return;
   FakeHost host;
@@ -389,7 +402,7 @@ TEST_CASE("a 400 from Alertmanager is permanent with its reason, and that alert 
 }
 
 TEST_CASE("basic auth and bearer tokens are sent, and secret files are read at every post") {
-  CaptureServer api;
+  HttpTestServer api(always(am_reply()));
   FakeHost host;
   {
     auto inst = host.create(
@@ -417,7 +430,7 @@ TEST_CASE("basic auth and bearer tokens are sent, and secret files are read at e
 }
 
 TEST_CASE("a large group goes out in batches of 256 alerts") {
-  CaptureServer api;
+  HttpTestServer api(always(am_reply()));
   FakeHost host;
   auto inst = host.create(plugin(), {{"urls", json{api.url()}.dump()}});
   json alerts = json::array();
@@ -433,7 +446,7 @@ TEST_CASE("a large group goes out in batches of 256 alerts") {
 }
 
 TEST_CASE("creating an instance starts no thread and sends nothing, the first notify does") {
-  CaptureServer api;
+  HttpTestServer api(always(am_reply()));
   FakeHost host;
   const std::size_t before = thread_count();
   {
@@ -455,7 +468,7 @@ TEST_CASE("creating an instance starts no thread and sends nothing, the first no
 }
 
 TEST_CASE("the destructor stops the re-sender promptly, also in the middle of a slow post") {
-  CaptureServer api;
+  HttpTestServer api(always(am_reply()));
   FakeHost host;
   {
     auto inst =
@@ -470,9 +483,11 @@ TEST_CASE("the destructor stops the re-sender promptly, also in the middle of a 
       host.create(plugin(), {{"urls", json{api.url()}.dump()}, {"resend_interval", "100ms"}});
   REQUIRE(inst.notify(notification("g", json::array({vigil_alert("A", "b", false, wall_ms())})))
               .is_ok());
-  api.delay(30s);  // the next re-send hangs
+  Reply hung = am_reply();
+  hung.delay = 30s;
+  api.set_handler(always(hung));  // the next re-send hangs
   const std::size_t posts = api.requests().size();
-  REQUIRE(api.wait_for([&](const auto& r) { return r.size() > posts; }, 2s));
+  REQUIRE(api.wait_until([&](const auto& r) { return r.size() > posts; }, 2s));
   std::this_thread::sleep_for(50ms);
   const auto start = std::chrono::steady_clock::now();
   inst = vigil::testing::FakeInstance();

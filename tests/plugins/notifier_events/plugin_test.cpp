@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "events.hpp"
-#include "events_server.hpp"
 #include "files.hpp"
 #include "host_results.hpp"
 #include "load_plugin.hpp"
@@ -19,17 +18,19 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 using json = nlohmann::json;
 using vigil::Notification;
-using vigil::testing::EventsServer;
 using vigil::testing::FakeHost;
 using vigil::testing::HttpTestServer;
 using vigil::testing::plugin;
 using vigil::testing::refused_start;
+using vigil::testing::Reply;
+using vigil::testing::SeenRequest;
 
 namespace {
 
@@ -98,6 +99,47 @@ Notification disk_full(const std::string& status = "firing", bool acked = false)
   json acknowledged = acked ? ack() : json(nullptr);
   json a = alert("9f2c1a7b3e4d5c6a", kDiskLabels, kDiskAnnotations, status, acknowledged);
   return notification(status, json::array({a}), kDiskLabels, kDiskAnnotations, acknowledged);
+}
+
+// Where PagerDuty takes events.
+const std::string kEnqueue = "/v2/enqueue";
+
+// An Events API v2 receiver's answers: 202 as PagerDuty gives, or, for an event whose dedup_key
+// is in `refusals`, that status (400 with PagerDuty's "invalid event" body, anything else with
+// a short text), so a test can fail one event of several.
+vigil::testing::Handler events_api(std::map<std::string, unsigned> refusals = {}) {
+  return [refusals](const SeenRequest& request) {
+    const json event = request.json();
+    const std::string key =
+        event.is_object() && event.contains("dedup_key") && event["dedup_key"].is_string()
+            ? event["dedup_key"].get<std::string>()
+            : std::string();
+    const auto refusal = refusals.find(key);
+    Reply reply;
+    reply.status = refusal == refusals.end() ? 202 : static_cast<int>(refusal->second);
+    reply.content_type = "application/json";
+    if (reply.status == 202) {
+      reply.body =
+          json{{"status", "success"}, {"message", "Event processed"}, {"dedup_key", key}}.dump();
+    } else if (reply.status == 400) {
+      reply.body = json{{"status", "invalid event"},
+                        {"message", "Event object is invalid"},
+                        {"errors", {"'payload.summary' is missing or blank"}}}
+                       .dump();
+    } else {
+      reply.content_type = "text/plain";
+      reply.body = "status " + std::to_string(reply.status);
+    }
+    return reply;
+  };
+}
+
+// Every event the receiver got, refused ones included, in arrival order (a body that is not
+// JSON as a discarded value).
+std::vector<json> events_of(const HttpTestServer& receiver) {
+  std::vector<json> out;
+  for (const SeenRequest& r : receiver.requests()) out.push_back(r.json());
+  return out;
 }
 
 json body_of(const HttpTestServer& server) {
@@ -305,10 +347,10 @@ TEST_CASE("a template error refuses the instance, naming the option, the line an
 }
 
 TEST_CASE("per_alert sends one event per alert, each by its own state") {
-  EventsServer server;
+  HttpTestServer server(events_api());
   FakeHost host;
-  auto inst =
-      host.create(plugin(), {{"url", server.url()}, {"routing_key", kKey}, {"per_alert", "true"}});
+  auto inst = host.create(
+      plugin(), {{"url", server.url(kEnqueue)}, {"routing_key", kKey}, {"per_alert", "true"}});
   json web1 = {{"alertname", "DiskFull"}, {"instance", "web1"}, {"severity", "warning"}};
   json web2 = {{"alertname", "DiskFull"}, {"instance", "web2"}, {"severity", "critical"}};
   json web3 = {{"alertname", "DiskFull"}, {"instance", "web3"}};
@@ -317,7 +359,7 @@ TEST_CASE("per_alert sends one event per alert, each by its own state") {
                              alert("a3", web3, {{"summary", "web3 is full"}}, "firing", ack())});
   REQUIRE(inst.notify(notification("firing", alerts, {{"alertname", "DiskFull"}}, json::object()))
               .to_string() == "ok");
-  auto events = server.events();
+  auto events = events_of(server);
   REQUIRE(events.size() == 3);
   CHECK(events[0]["event_action"] == "trigger");
   CHECK(events[0]["dedup_key"] == "vigil-a1");
@@ -334,50 +376,49 @@ TEST_CASE("per_alert sends one event per alert, each by its own state") {
 }
 
 TEST_CASE("a per_alert retry sends only the events that did not go through") {
-  EventsServer server;
+  HttpTestServer server(events_api());
   FakeHost host;
-  auto inst =
-      host.create(plugin(), {{"url", server.url()}, {"routing_key", kKey}, {"per_alert", "true"}});
+  auto inst = host.create(
+      plugin(), {{"url", server.url(kEnqueue)}, {"routing_key", kKey}, {"per_alert", "true"}});
   json labels = {{"alertname", "DiskFull"}};
   json alerts =
       json::array({alert("a1", labels, {}), alert("a2", labels, {}), alert("a3", labels, {})});
   Notification n = notification("firing", alerts, labels, json::object());
 
-  server.fail("vigil-a2", 503);
+  server.set_handler(events_api({{"vigil-a2", 503}}));
   auto first = inst.notify(n);
   CHECK(first.code() == VIGIL_ERR_RETRYABLE);
   CHECK(first.message().find("2 of 3 events delivered") != std::string::npos);
   CHECK(first.message().find("trigger vigil-a2: POST") != std::string::npos);
   CHECK(first.message().find("HTTP 503") != std::string::npos);
-  CHECK(server.events().size() == 3);
+  CHECK(events_of(server).size() == 3);
 
-  server.clear_failures();
-  server.clear_events();
+  server.set_handler(events_api());
+  server.clear();
   n.attempt = 2;
   REQUIRE(inst.notify(n).to_string() == "ok");
-  auto resent = server.events();
+  auto resent = events_of(server);
   REQUIRE(resent.size() == 1);
   CHECK(resent[0]["dedup_key"] == "vigil-a2");
 
   // Another notification of the group (another idempotency key) sends all of its events.
-  server.clear_events();
+  server.clear();
   REQUIRE(inst.notify(notification("firing", alerts, labels, json::object(), nullptr, "5e1f-4-pd"))
               .is_ok());
-  CHECK(server.events().size() == 3);
+  CHECK(events_of(server).size() == 3);
 }
 
 TEST_CASE("per_alert is permanent only when every failure left is permanent") {
-  EventsServer server;
+  HttpTestServer server(events_api());
   FakeHost host;
-  auto inst =
-      host.create(plugin(), {{"url", server.url()}, {"routing_key", kKey}, {"per_alert", "true"}});
+  auto inst = host.create(
+      plugin(), {{"url", server.url(kEnqueue)}, {"routing_key", kKey}, {"per_alert", "true"}});
   json labels = {{"alertname", "DiskFull"}};
   json alerts =
       json::array({alert("a1", labels, {}), alert("a2", labels, {}), alert("a3", labels, {})});
   Notification n = notification("firing", alerts, labels, json::object());
 
-  server.fail("vigil-a1", 400);
-  server.fail("vigil-a2", 503);
+  server.set_handler(events_api({{"vigil-a1", 400}, {"vigil-a2", 503}}));
   auto first = inst.notify(n);
   CHECK(first.code() == VIGIL_ERR_RETRYABLE);
   CHECK(first.message().find("1 of 3 events delivered, 1 to retry, 1 refused") !=
@@ -385,19 +426,19 @@ TEST_CASE("per_alert is permanent only when every failure left is permanent") {
 
   // The receiver recovers; the refused event is not sent again (it would be refused again), and
   // with it refused the notification as a whole is permanent: the host's fallback gets it.
-  server.clear_failures();
-  server.clear_events();
+  server.set_handler(events_api());
+  server.clear();
   n.attempt = 2;
   auto second = inst.notify(n);
   CHECK(second.code() == VIGIL_ERR_PERMANENT);
   CHECK(second.message().find("2 of 3 events delivered, 0 to retry, 1 refused") !=
         std::string::npos);
   CHECK(second.message().find("Event object is invalid") != std::string::npos);
-  auto resent = server.events();
+  auto resent = events_of(server);
   REQUIRE(resent.size() == 1);
   CHECK(resent[0]["dedup_key"] == "vigil-a2");
 
-  for (const char* key : {"vigil-a1", "vigil-a2", "vigil-a3"}) server.fail(key, 400);
+  server.set_handler(events_api({{"vigil-a1", 400}, {"vigil-a2", 400}, {"vigil-a3", 400}}));
   auto refused = inst.notify(notification("firing", alerts, labels, json::object(), nullptr, "k2"));
   CHECK(refused.code() == VIGIL_ERR_PERMANENT);
   CHECK(refused.message().find("0 of 3 events delivered, 0 to retry, 3 refused") !=
@@ -406,13 +447,12 @@ TEST_CASE("per_alert is permanent only when every failure left is permanent") {
 
 TEST_CASE("answers: 400 permanent with its reason, 429 and 503 retryable, a slow receiver") {
   FakeHost host;
-  EventsServer events;
-  auto pd = host.create(plugin(), {{"url", events.url()}, {"routing_key", kKey}});
-  events.fail("vigil-" + kGroupId, 400);
+  HttpTestServer events(events_api({{"vigil-" + kGroupId, 400}}));
+  auto pd = host.create(plugin(), {{"url", events.url(kEnqueue)}, {"routing_key", kKey}});
   auto bad = pd.notify(disk_full());
   CHECK(bad.code() == VIGIL_ERR_PERMANENT);
-  CHECK(bad.message().find("trigger vigil-" + kGroupId + ": POST " + events.url() + ": HTTP 400") !=
-        std::string::npos);
+  CHECK(bad.message().find("trigger vigil-" + kGroupId + ": POST " + events.url(kEnqueue) +
+                           ": HTTP 400") != std::string::npos);
   CHECK(bad.message().find("'payload.summary' is missing or blank") != std::string::npos);
   CHECK(bad.message().find(kKey) == std::string::npos);
   CHECK(vigil::testing::count_logs(host, kKey) == 0);
@@ -507,15 +547,15 @@ TEST_CASE("bad options are refused when the instance is created, with what was e
 }
 
 TEST_CASE("a payload that is not JSON is permanent, and nothing is sent") {
-  EventsServer server;
+  HttpTestServer server(events_api());
   FakeHost host;
-  auto inst = host.create(plugin(), {{"url", server.url()}, {"routing_key", kKey}});
+  auto inst = host.create(plugin(), {{"url", server.url(kEnqueue)}, {"routing_key", kKey}});
   Notification n = disk_full();
   n.payload_json = "{not json";
   auto r = inst.notify(n);
   CHECK(r.code() == VIGIL_ERR_PERMANENT);
   CHECK(r.message().find("not a JSON object") != std::string::npos);
-  CHECK(server.events().empty());
+  CHECK(events_of(server).empty());
 }
 
 TEST_CASE("the settled-event record is bounded and forgets the oldest notification first") {

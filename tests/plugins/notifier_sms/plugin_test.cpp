@@ -12,7 +12,6 @@
 #include "host_results.hpp"
 #include "load_plugin.hpp"
 #include "loopback.hpp"
-#include "sms_gateway.hpp"
 #include "sms_message.hpp"
 #include "support/test_servers.hpp"
 #include "vigil_plugin_http/client.hpp"
@@ -21,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,15 +28,102 @@
 using nlohmann::json;
 using vigil::Notification;
 using vigil::testing::FakeHost;
+using vigil::testing::HttpTestServer;
 using vigil::testing::OptionMap;
-using vigil::testing::parse_form;
 using vigil::testing::plugin;
 using vigil::testing::refused_start;
-using vigil::testing::SmsGateway;
+using vigil::testing::Reply;
+using vigil::testing::SeenRequest;
 
 namespace {
 
 using Form = std::vector<std::pair<std::string, std::string>>;
+
+// Where the plugin posts in these tests, as on Twilio's Messages API.
+const std::string kMessages = "/2010-04-01/Accounts/AC0001/Messages.json";
+
+// "a=1&b=x+y" as (name, value) pairs in order, '+' and %XX decoded.
+Form parse_form(const std::string& body) {
+  auto decode = [](const std::string& text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '+') {
+        out += ' ';
+      } else if (text[i] == '%' && i + 2 < text.size()) {
+        out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += text[i];
+      }
+    }
+    return out;
+  };
+  Form out;
+  size_t start = 0;
+  while (start <= body.size() && !body.empty()) {
+    size_t end = body.find('&', start);
+    if (end == std::string::npos) end = body.size();
+    const std::string pair = body.substr(start, end - start);
+    const size_t eq = pair.find('=');
+    out.emplace_back(decode(pair.substr(0, eq)),
+                     eq == std::string::npos ? "" : decode(pair.substr(eq + 1)));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Whom a request texts: the value of `to_field` in its body, a form or JSON.
+std::string recipient_of(const SeenRequest& r, const std::string& to_field = "To") {
+  if (r.header("content-type").find("json") != std::string::npos) {
+    const json body = r.json();
+    if (body.is_object() && body.contains(to_field) && body[to_field].is_string())
+      return body[to_field];
+    return "";
+  }
+  for (const auto& [name, value] : parse_form(r.body))
+    if (name == to_field) return value;
+  return "";
+}
+
+// How the gateway refuses one recipient: this status, with Retry-After when it is not empty.
+struct Refusal {
+  int status = 0;
+  std::string retry_after{};
+};
+
+// An SMS gateway in the manner of Twilio's Messages API: 201 with a message resource for each
+// recipient, or for one in `refusals` its status and {"code": <status>, "message": "refused by
+// the test"}, so that one recipient can fail while another succeeds behind the one URL the
+// plugin posts to. `to_field` names the recipient in request bodies.
+vigil::testing::Handler sms_gateway(std::map<std::string, Refusal> refusals = {},
+                                    std::string to_field = "To") {
+  return [refusals = std::move(refusals), to_field = std::move(to_field),
+          queued = 0](const SeenRequest& request) mutable {
+    const std::string recipient = recipient_of(request, to_field);
+    Reply reply;
+    reply.content_type = "application/json";
+    const auto refusal = refusals.find(recipient);
+    if (refusal == refusals.end()) {
+      reply.status = 201;
+      reply.body =
+          json{{"sid", "SM" + std::to_string(++queued)}, {"to", recipient}, {"status", "queued"}}
+              .dump();
+      return reply;
+    }
+    reply.status = refusal->second.status;
+    if (!refusal->second.retry_after.empty())
+      reply.headers["Retry-After"] = refusal->second.retry_after;
+    reply.body = json{{"code", reply.status}, {"message", "refused by the test"}}.dump();
+    return reply;
+  };
+}
+
+// The recipients of the gateway's requests, in order.
+std::vector<std::string> recipients(const HttpTestServer& gateway) {
+  std::vector<std::string> out;
+  for (const SeenRequest& r : gateway.requests()) out.push_back(recipient_of(r));
+  return out;
+}
 
 json disk_alert(const std::string& mountpoint, const std::string& status = "firing") {
   return {{"status", status},
@@ -100,7 +187,7 @@ Notification disk_full(const std::string& key = "5e1f-3-pager") {
 }
 
 // The text the gateway got in its last request.
-std::string sent_text(const SmsGateway& gateway, const std::string& field = "Body") {
+std::string sent_text(const HttpTestServer& gateway, const std::string& field = "Body") {
   REQUIRE_FALSE(gateway.requests().empty());
   for (const auto& [name, value] : parse_form(gateway.requests().back().body))
     if (name == field) return value;
@@ -110,9 +197,9 @@ std::string sent_text(const SmsGateway& gateway, const std::string& field = "Bod
 
 // What one instance with these options texts for `n` to one recipient.
 std::string text_for(const Notification& n, OptionMap options = {}) {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
-  options["url"] = gateway.url();
+  options["url"] = gateway.url(kMessages);
   options["recipients"] = R"(["+15550001"])";
   auto inst = host.create(plugin(), options);
   REQUIRE(inst.notify(n).to_string() == "ok");
@@ -155,9 +242,9 @@ TEST_CASE("the plugin describes itself as a notifier with the options its README
 }
 
 TEST_CASE("each recipient gets one Twilio-style form POST with basic auth") {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
-  auto inst = host.create(plugin(), {{"url", gateway.url()},
+  auto inst = host.create(plugin(), {{"url", gateway.url(kMessages)},
                                      {"recipients", R"(["+15550001", "+15550002"])"},
                                      {"from", "+15550000"},
                                      {"basic_auth_user", "AC0001"},
@@ -186,7 +273,7 @@ TEST_CASE("each recipient gets one Twilio-style form POST with basic auth") {
 }
 
 TEST_CASE("the json format sends an object with the configured field names and extra fields") {
-  SmsGateway gateway("to");
+  HttpTestServer gateway(sms_gateway({}, "to"));
   FakeHost host;
   auto inst = host.create(plugin(), {{"url", gateway.url("/v1/sms")},
                                      {"format", "json"},
@@ -208,9 +295,9 @@ TEST_CASE("the json format sends an object with the configured field names and e
 }
 
 TEST_CASE("without a sender no sender field is sent") {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
-  auto inst = host.create(plugin(), {{"url", gateway.url()},
+  auto inst = host.create(plugin(), {{"url", gateway.url(kMessages)},
                                      {"recipients", R"(["+15550001"])"},
                                      {"fields", R"({"MessagingServiceSid": "MG01"})"}});
   REQUIRE(inst.notify(disk_full()).is_ok());
@@ -249,10 +336,10 @@ TEST_CASE("a message template of the user's renders the payload, and an empty on
       "{{#unless @last}}, {{/unless}}{{/each}} ({{ receiver }})";
   CHECK(text_for(disk_full(), {{"message", tmpl}}) == "FIRING / 95%, /var 95% (pager)");
 
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
   auto inst =
-      host.create(plugin(), {{"url", gateway.url()},
+      host.create(plugin(), {{"url", gateway.url(kMessages)},
                              {"recipients", R"(["+15550001"])"},
                              {"message", "{{#if status | eq \"firing\"}}{{ status }}{{/if}}"}});
   REQUIRE(
@@ -286,44 +373,44 @@ TEST_CASE("truncation keeps whole characters") {
 }
 
 TEST_CASE("a retry texts only the recipients who did not get the message") {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
-  auto inst = host.create(plugin(), {{"url", gateway.url()},
+  auto inst = host.create(plugin(), {{"url", gateway.url(kMessages)},
                                      {"recipients", R"(["+15550001", "+15550002", "+15550003"])"}});
-  gateway.answer("+15550002", 503);
+  gateway.set_handler(sms_gateway({{"+15550002", {503}}}));
   auto first = inst.notify(disk_full());
   CHECK(first.code() == VIGIL_ERR_RETRYABLE);
   CHECK_THAT(first.message(),
              Catch::StartsWith("not delivered to +15550002 (delivered to 2 of 3 recipients). "
                                "+15550002 (will retry): POST " +
-                               gateway.url() + ": HTTP 503"));
-  CHECK(gateway.recipients() == std::vector<std::string>{"+15550001", "+15550002", "+15550003"});
+                               gateway.url(kMessages) + ": HTTP 503"));
+  CHECK(recipients(gateway) == std::vector<std::string>{"+15550001", "+15550002", "+15550003"});
 
   // The host retries the same notification: only +15550002 is texted, and it gets through.
   gateway.clear();
-  gateway.answer("+15550002", 201);
+  gateway.set_handler(sms_gateway());
   Notification retry = disk_full();
   retry.attempt = 2;
   CHECK(inst.notify(retry).to_string() == "ok");
-  CHECK(gateway.recipients() == std::vector<std::string>{"+15550002"});
+  CHECK(recipients(gateway) == std::vector<std::string>{"+15550002"});
 
   // Asked again (the host gave up waiting on a call that then succeeded): nobody is texted twice.
   gateway.clear();
   CHECK(inst.notify(retry).is_ok());
-  CHECK(gateway.recipients().empty());
+  CHECK(recipients(gateway).empty());
 
   // Another notification goes to everyone.
   CHECK(inst.notify(disk_full("5e1f-4-pager")).is_ok());
-  CHECK(gateway.recipients() == std::vector<std::string>{"+15550001", "+15550002", "+15550003"});
+  CHECK(recipients(gateway) == std::vector<std::string>{"+15550001", "+15550002", "+15550003"});
 }
 
 TEST_CASE("permanent only when every recipient still missing the message failed for good") {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
   auto inst = host.create(
-      plugin(), {{"url", gateway.url()}, {"recipients", R"(["+15550001", "+15550002"])"}});
-  gateway.answer("+15550001", 400);  // Twilio: 21211 invalid 'To' number
-  gateway.answer("+15550002", 503);
+      plugin(), {{"url", gateway.url(kMessages)}, {"recipients", R"(["+15550001", "+15550002"])"}});
+  // +15550001 as Twilio's 21211, an invalid 'To' number.
+  gateway.set_handler(sms_gateway({{"+15550001", {400}}, {"+15550002", {503}}}));
   auto mixed = inst.notify(disk_full());
   CHECK(mixed.code() == VIGIL_ERR_RETRYABLE);
   CHECK_THAT(mixed.message(),
@@ -332,7 +419,7 @@ TEST_CASE("permanent only when every recipient still missing the message failed 
                  Catch::Contains("HTTP 400 ({\"code\":400,\"message\":\"refused by the test\"})") &&
                  Catch::Contains(". +15550002 (will retry): POST "));
 
-  gateway.answer("+15550002", 201);
+  gateway.set_handler(sms_gateway({{"+15550001", {400}}}));  // +15550002 goes through now
   gateway.clear();
   auto left = inst.notify(disk_full());
   CHECK(left.code() == VIGIL_ERR_PERMANENT);
@@ -340,16 +427,15 @@ TEST_CASE("permanent only when every recipient still missing the message failed 
              Catch::StartsWith("not delivered to +15550001 (delivered to 1 of 2 recipients). "
                                "+15550001 (permanent): POST ") &&
                  Catch::Contains("expected 2xx, and a client error will not change on a retry"));
-  CHECK(gateway.recipients() == std::vector<std::string>{"+15550001", "+15550002"});
+  CHECK(recipients(gateway) == std::vector<std::string>{"+15550001", "+15550002"});
 }
 
 TEST_CASE("a gateway's 429 hands its Retry-After to the host, the longest of all recipients") {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
   auto inst = host.create(
-      plugin(), {{"url", gateway.url()}, {"recipients", R"(["+15550001", "+15550002"])"}});
-  gateway.answer("+15550001", 429, "30");
-  gateway.answer("+15550002", 429, "120");
+      plugin(), {{"url", gateway.url(kMessages)}, {"recipients", R"(["+15550001", "+15550002"])"}});
+  gateway.set_handler(sms_gateway({{"+15550001", {429, "30"}}, {"+15550002", {429, "120"}}}));
   auto r = inst.notify(disk_full());
   CHECK(r.code() == VIGIL_ERR_RETRYABLE);
   CHECK(r.retry_after() == std::chrono::seconds(120));
@@ -413,14 +499,14 @@ TEST_CASE("a gateway that is down is retryable, an untrusted certificate permane
 
 TEST_CASE("the password comes from a file's first line and shows in no message or log") {
   vigil::testing::SecretFile secret("s3cr3t-t0ken\nsecond line\n");
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
   host.set_log_level(VIGIL_LOG_TRACE);
-  auto inst = host.create(plugin(), {{"url", gateway.url()},
+  auto inst = host.create(plugin(), {{"url", gateway.url(kMessages)},
                                      {"recipients", R"(["+15550001", "+15550002"])"},
                                      {"basic_auth_user", "AC0001"},
                                      {"basic_auth_password_file", secret.path}});
-  gateway.answer("+15550002", 500);
+  gateway.set_handler(sms_gateway({{"+15550002", {500}}}));
   auto r = inst.notify(disk_full());
   CHECK(r.code() == VIGIL_ERR_RETRYABLE);
   CHECK(r.message().find("s3cr3t") == std::string::npos);
@@ -512,9 +598,10 @@ TEST_CASE("a template mistake is refused at configure with the option, line and 
 }
 
 TEST_CASE("a payload that is not JSON fails for good and texts nobody") {
-  SmsGateway gateway;
+  HttpTestServer gateway(sms_gateway());
   FakeHost host;
-  auto inst = host.create(plugin(), {{"url", gateway.url()}, {"recipients", R"(["+15550001"])"}});
+  auto inst =
+      host.create(plugin(), {{"url", gateway.url(kMessages)}, {"recipients", R"(["+15550001"])"}});
   Notification n = disk_full();
   n.payload_json = "{\"alerts\": [";
   auto r = inst.notify(n);
