@@ -6,6 +6,15 @@ namespace vigil::rules {
 
 void StoreSource::select(const alerts::Selector& selector, int64_t now_ms,
                          std::vector<SeriesRef>& out) {
+  select_where(selector, true, now_ms, out);
+}
+
+void StoreSource::select_registered(const alerts::Selector& selector, std::vector<SeriesRef>& out) {
+  select_where(selector, false, 0, out);
+}
+
+void StoreSource::select_where(const alerts::Selector& selector, bool live_only, int64_t now_ms,
+                               std::vector<SeriesRef>& out) {
   std::vector<std::pair<std::string, std::string>> equal;
   std::vector<const alerts::Matcher*> rest;
   for (const auto& m : selector.matchers) {
@@ -15,19 +24,19 @@ void StoreSource::select(const alerts::Selector& selector, int64_t now_ms,
       rest.push_back(&m);
   }
   auto visit_family = [&](std::string_view family) {
-    store_.select(
-        family, equal,
-        [&](const store::SeriesInfo& s) {
-          SeriesRef ref;
-          ref.id = s.id;
-          ref.name = std::string(s.family);
-          for (size_t i = 0; i < s.label_count; ++i)
-            ref.labels[s.labels[i].name] = s.labels[i].value;
-          for (const auto* m : rest)
-            if (!m->matches(ref.labels)) return;
-          out.push_back(std::move(ref));
-        },
-        now_ms);
+    auto keep = [&](const store::SeriesInfo& s) {
+      SeriesRef ref;
+      ref.id = s.id;
+      ref.name = std::string(s.family);
+      for (size_t i = 0; i < s.label_count; ++i) ref.labels[s.labels[i].name] = s.labels[i].value;
+      for (const auto* m : rest)
+        if (!m->matches(ref.labels)) return;
+      out.push_back(std::move(ref));
+    };
+    if (live_only)
+      store_.select(family, equal, keep, now_ms);
+    else
+      store_.select_registered(family, equal, keep);
   };
   if (!selector.name.empty()) {
     visit_family(selector.name);

@@ -33,6 +33,11 @@ class DataSource {
   // Live series matching the selector (its name, then every matcher).
   virtual void select(const alerts::Selector& selector, int64_t now_ms,
                       std::vector<SeriesRef>& out) = 0;
+  // Every series matching the selector, live or not: what the query library keeps while
+  // generation() stays, asking live() at each evaluation time.
+  virtual void select_registered(const alerts::Selector& selector, std::vector<SeriesRef>& out) = 0;
+  // Whether select() at `now_ms` would show the series (it exists, was written, is not stale).
+  virtual bool live(uint64_t id, int64_t now_ms) = 0;
   virtual bool latest(uint64_t id, store::Sample& out) = 0;
   virtual size_t window(uint64_t id, int64_t from_ms, int64_t to_ms,
                         std::vector<store::Sample>& out) = 0;
@@ -49,6 +54,8 @@ class StoreSource : public DataSource {
       : store_(store), health_(std::move(health)) {}
   void select(const alerts::Selector& selector, int64_t now_ms,
               std::vector<SeriesRef>& out) override;
+  void select_registered(const alerts::Selector& selector, std::vector<SeriesRef>& out) override;
+  bool live(uint64_t id, int64_t now_ms) override { return store_.live(id, now_ms); }
   bool latest(uint64_t id, store::Sample& out) override { return store_.latest(id, out); }
   size_t window(uint64_t id, int64_t from_ms, int64_t to_ms,
                 std::vector<store::Sample>& out) override {
@@ -60,6 +67,9 @@ class StoreSource : public DataSource {
   }
 
  private:
+  // live_only: select(); else select_registered() (now_ms unused).
+  void select_where(const alerts::Selector& selector, bool live_only, int64_t now_ms,
+                    std::vector<SeriesRef>& out);
   const store::Store& store_;
   HealthFn health_;
 };

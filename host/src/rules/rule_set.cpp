@@ -198,45 +198,89 @@ std::optional<int64_t> duration_at(lua_State* L, int index) {
 
 const char* kSeriesMeta = "vigil.series";
 
+// Fresh tables: raw sets are what lua_setfield does on them, without looking the key up first.
 void push_labels(lua_State* L, const alerts::Labels& labels) {
   lua_createtable(L, 0, static_cast<int>(labels.size()));
   for (const auto& [k, v] : labels) {
+    lua_pushlstring(L, k.data(), k.size());
     lua_pushlstring(L, v.data(), v.size());
-    lua_setfield(L, -2, k.c_str());
+    lua_rawset(L, -3);
   }
 }
 
-void push_series(lua_State* L, const SeriesRef& s) {
+// Pushes the registry value `ref` (see FileState::Refs).
+void push_ref(lua_State* L, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+}
+
+void push_series(lua_State* L, const FileState::Refs& refs, const SeriesRef& s) {
   lua_createtable(L, 0, 3);
+  push_ref(L, refs.name);
   lua_pushlstring(L, s.name.data(), s.name.size());
-  lua_setfield(L, -2, "name");
+  lua_rawset(L, -3);
+  push_ref(L, refs.labels);
   push_labels(L, s.labels);
-  lua_setfield(L, -2, "labels");
+  lua_rawset(L, -3);
+  push_ref(L, refs.id);
   lua_pushinteger(L, static_cast<lua_Integer>(s.id));
-  lua_setfield(L, -2, "id");
-  luaL_setmetatable(L, kSeriesMeta);
+  lua_rawset(L, -3);
+  push_ref(L, refs.series_meta);
+  lua_setmetatable(L, -2);
 }
 
 // Selections are cached by selector text: rules of one file asking for the same series at one
 // evaluation time share one select, and a selector is parsed once. Liveness changes with time,
-// so a selection is reused only at the time it was made (and while the generation stays).
-const std::vector<SeriesRef>& selection(FileState& fs, const std::string& text) {
-  if (fs.selections.size() > 4096) {  // selectors built from data: forget the old ones
-    std::erase_if(fs.selections, [&](const auto& e) { return e.second.at_ms != fs.now_ms; });
+// so a selection is reused only at the time it was made (and while the generation stays). The
+// selector is argument `arg` (text, as arg_string takes it); it is found through the Lua table
+// refs.selections by the string itself, and copied only the first time it is seen.
+const std::vector<const SeriesRef*>& selection(lua_State* L, FileState& fs, int arg,
+                                               const char* what) {
+  const std::string_view text = arg_text(L, arg, what);
+  FileState::Cached* found = nullptr;
+  push_ref(L, fs.refs.selections);
+  lua_pushvalue(L, arg);
+  if (lua_rawget(L, -2) == LUA_TLIGHTUSERDATA)
+    found = static_cast<FileState::Cached*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);  // the index stays on the stack while a new entry is made
+  if (!found) {
+    if (fs.selections.size() > 4096) {  // selectors built from data: forget the old ones
+      std::erase_if(fs.selections, [&](const auto& e) {
+        if (e.second.live_known && e.second.at_ms == fs.now_ms) return false;
+        lua_pushlstring(L, e.first.data(), e.first.size());
+        lua_pushnil(L);
+        lua_rawset(L, -3);
+        return true;
+      });
+    }
+    found = &fs.selections[std::string(text)];
+    lua_pushvalue(L, arg);
+    lua_pushlightuserdata(L, found);
+    lua_rawset(L, -3);
   }
-  auto& cached = fs.selections[text];
+  lua_pop(L, 1);
+  auto& cached = *found;
   const uint64_t generation = fs.data->generation();
-  if (cached.at_ms == fs.now_ms && cached.generation == generation) return cached.series;
+  if (cached.live_known && cached.at_ms == fs.now_ms && cached.generation == generation)
+    return cached.live;
   if (!cached.selector) {
     std::string error;
     cached.selector = alerts::parse_selector(text, error);
-    if (!cached.selector) throw LuaFailure{"select(\"" + text + "\"): " + error};
+    if (!cached.selector) throw LuaFailure{"select(\"" + std::string(text) + "\"): " + error};
   }
-  cached.series.clear();
-  fs.data->select(*cached.selector, fs.now_ms, cached.series);
+  if (!cached.series_known || cached.generation != generation) {
+    cached.live_known = false;
+    cached.live.clear();
+    cached.series.clear();
+    fs.data->select_registered(*cached.selector, cached.series);
+    cached.generation = generation;
+    cached.series_known = true;
+  }
+  cached.live.clear();
+  for (const auto& s : cached.series)
+    if (fs.data->live(s.id, fs.now_ms)) cached.live.push_back(&s);
   cached.at_ms = fs.now_ms;
-  cached.generation = generation;
-  return cached.series;
+  cached.live_known = true;
+  return cached.live;
 }
 
 FileState& evaluating(lua_State* L) {
@@ -250,20 +294,19 @@ FileState& evaluating(lua_State* L) {
 
 int q_select(lua_State* L) {
   FileState& fs = evaluating(L);
-  const std::string text = arg_string(L, 1, "q.select: the selector");
-  const auto& list = selection(fs, text);
+  const auto& list = selection(L, fs, 1, "q.select: the selector");
   lua_createtable(L, static_cast<int>(list.size()), 0);
   int i = 0;
-  for (const auto& s : list) {
-    push_series(L, s);
+  for (const SeriesRef* s : list) {
+    push_series(L, fs.refs, *s);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
 }
 
-uint64_t series_id(lua_State* L) {
+uint64_t series_id(lua_State* L, const FileState& fs) {
   if (lua_type(L, 1) == LUA_TTABLE) {
-    lua_pushliteral(L, "id");
+    push_ref(L, fs.refs.id);
     lua_rawget(L, 1);
   } else {
     lua_pushnil(L);
@@ -277,7 +320,7 @@ uint64_t series_id(lua_State* L) {
 
 Samples window_of(lua_State* L, int duration_index) {
   FileState& fs = evaluating(L);
-  const uint64_t id = series_id(L);
+  const uint64_t id = series_id(L, fs);
   auto d = duration_at(L, duration_index);
   if (!d || *d <= 0)
     throw LuaFailure{"expected a window such as \"5m\", found " + describe(L, duration_index)};
@@ -297,14 +340,15 @@ int push_optional(lua_State* L, std::optional<double> v) {
 int s_last(lua_State* L) {
   FileState& fs = evaluating(L);
   store::Sample s;
-  if (!fs.data->latest(series_id(L), s) || fs.now_ms - s.t_ms > kLookbackMs || s.t_ms > fs.now_ms)
+  if (!fs.data->latest(series_id(L, fs), s) || fs.now_ms - s.t_ms > kLookbackMs ||
+      s.t_ms > fs.now_ms)
     return push_optional(L, std::nullopt);
   return push_optional(L, s.v);
 }
 int s_age(lua_State* L) {
   FileState& fs = evaluating(L);
   store::Sample s;
-  if (!fs.data->latest(series_id(L), s)) return push_optional(L, std::nullopt);
+  if (!fs.data->latest(series_id(L, fs), s)) return push_optional(L, std::nullopt);
   return push_optional(L, static_cast<double>(fs.now_ms - s.t_ms) / 1000.0);
 }
 int s_avg(lua_State* L) {
@@ -391,16 +435,16 @@ int q_health_all(lua_State* L) {
 // q.absent(selector [, window]): true when no series matches, or none was written within it.
 int q_absent(lua_State* L) {
   FileState& fs = evaluating(L);
-  const std::string text = arg_string(L, 1, "q.absent: the selector");
+  arg_text(L, 1, "q.absent: the selector");  // checked before the window, as it comes first
   int64_t within = kLookbackMs;
   if (!lua_isnoneornil(L, 2)) {
     auto d = duration_at(L, 2);
     if (!d) throw LuaFailure{"absent: expected a window such as \"5m\", found " + describe(L, 2)};
     within = *d;
   }
-  for (const auto& s : selection(fs, text)) {
+  for (const SeriesRef* s : selection(L, fs, 1, "q.absent: the selector")) {
     store::Sample last;
-    if (fs.data->latest(s.id, last) && fs.now_ms - last.t_ms < within) {
+    if (fs.data->latest(s->id, last) && fs.now_ms - last.t_ms < within) {
       lua_pushboolean(L, 0);
       return 1;
     }
@@ -538,6 +582,7 @@ void install_library(lua_State* L) {
                                             {"quantile", guarded<s_quantile>},
                                             {"predict_linear", guarded<s_predict_linear>},
                                             {nullptr, nullptr}};
+  FileState::Refs& refs = file_state(L).refs;
   luaL_newmetatable(L, kSeriesMeta);
   luaL_newlib(L, series_methods);
   lua_setfield(L, -2, "__index");
@@ -545,7 +590,18 @@ void install_library(lua_State* L) {
   // table, so no rule can replace s:rate for the others.
   lua_pushstring(L, kSeriesMeta);
   lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  refs.series_meta = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  refs.selections = luaL_ref(L, LUA_REGISTRYINDEX);
+  for (auto [ref, name] : {std::pair{&refs.name, "name"},
+                           {&refs.labels, "labels"},
+                           {&refs.id, "id"},
+                           {&refs.value, "value"},
+                           {&refs.enter, "enter"},
+                           {&refs.stay, "stay"}}) {
+    lua_pushstring(L, name);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
 
   static const luaL_Reg q[] = {{"select", guarded<q_select>},
                                {"health", guarded<q_health>},
@@ -555,7 +611,7 @@ void install_library(lua_State* L) {
                                {"now", guarded<v_now>},
                                {nullptr, nullptr}};
   luaL_newlib(L, q);
-  lua_setfield(L, LUA_REGISTRYINDEX, "vigil.q");
+  refs.q = luaL_ref(L, LUA_REGISTRYINDEX);
 
   static const luaL_Reg v[] = {
       {"duration", guarded<v_duration>},       {"now", guarded<v_now>},
@@ -568,7 +624,7 @@ void install_library(lua_State* L) {
                                  {nullptr, nullptr}};
   luaL_newlib(L, fmt);
   lua_setfield(L, -2, "fmt");
-  lua_getfield(L, LUA_REGISTRYINDEX, "vigil.q");
+  push_ref(L, refs.q);
   lua_setfield(L, -2, "q");
   lua_setglobal(L, "vigil");
 
@@ -1212,7 +1268,7 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
 
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rule.eval_ref);
-  lua_getfield(L, LUA_REGISTRYINDEX, "vigil.q");
+  push_ref(L, fs.refs.q);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rule.state_ref);
   std::string err;
   if (!protected_call(fs, 2, 1, err)) return fail(err);
@@ -1234,11 +1290,11 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
                   ", expected { labels = {...}, value = n }");
     alerts::Instance inst;
     // Raw reads: the result is script data, and no metamethod may run outside a protected call.
-    auto field = [&](const char* name) {
-      lua_pushstring(L, name);
+    auto field = [&](int name_ref) {
+      push_ref(L, name_ref);
       return lua_rawget(L, item);
     };
-    field("value");
+    field(fs.refs.value);
     if (lua_type(L, -1) == LUA_TNUMBER)
       inst.value = lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1))
@@ -1246,28 +1302,31 @@ alerts::RuleEvaluation RuleSet::evaluate(size_t index, int64_t now_ms, DataSourc
                   ", expected a number");
     lua_pop(L, 1);
     int labels_index = 0;
-    if (field("labels") == LUA_TTABLE) {
+    if (field(fs.refs.labels) == LUA_TTABLE) {
       labels_index = lua_gettop(L);
       lua_pushnil(L);
       while (lua_next(L, labels_index)) {
         auto at = [&] { return "eval's result[" + std::to_string(i) + "].labels"; };
         if (lua_type(L, -2) != LUA_TSTRING)
           return fail(at() + ": found the key " + describe(L, -2) + ", expected label names");
-        std::string name = lua_tostring(L, -2), why;
+        // Up to a NUL, as C strings; copied only into the instance.
+        const std::string_view name = lua_tostring(L, -2);
+        std::string why;
         if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-          return fail(at() + "." + name + " is " + describe(L, -1) + ", expected text or a number");
+          return fail(at() + "." + std::string(name) + " is " + describe(L, -1) +
+                      ", expected text or a number");
         if (!store::valid_label_name(name, &why)) return fail(at() + ": " + why);
         lua_pushvalue(L, -1);  // tostring on a copy: lua_next needs the key untouched
-        std::string v = lua_tostring(L, -1);
+        const std::string_view v = lua_tostring(L, -1);
+        if (!v.empty()) inst.labels.insert_or_assign(std::string(name), std::string(v));
         lua_pop(L, 2);
-        if (!v.empty()) inst.labels[std::move(name)] = std::move(v);
       }
     } else if (!lua_isnil(L, -1)) {
       return fail("eval's result[" + std::to_string(i) + "].labels is " + describe(L, -1) +
                   ", expected a table");
     }
-    int enter_type = field("enter");
-    int stay_type = field("stay");
+    int enter_type = field(fs.refs.enter);
+    int stay_type = field(fs.refs.stay);
     if (enter_type != LUA_TNIL || stay_type != LUA_TNIL) {
       inst.enter = enter_type == LUA_TNIL ? true : lua_toboolean(L, -2);
       inst.stay = stay_type == LUA_TNIL ? inst.enter : lua_toboolean(L, -1);

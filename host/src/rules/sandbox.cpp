@@ -22,18 +22,43 @@ namespace {
 
 constexpr int kHookEvery = 1000;  // instructions between budget checks
 
+// Lua's allocator: small blocks from the state's pool, others from malloc. Lua always passes the
+// block's true size as osize when ptr is set, which is what tells the two kinds apart.
 void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize) {
   auto* fs = static_cast<FileState*>(ud);
   const size_t old = ptr ? osize : 0;
   if (nsize == 0) {
     fs->used_bytes -= old;
-    std::free(ptr);
+    if (ptr && SmallBlocks::small(old))
+      fs->blocks.give(ptr, old);
+    else
+      std::free(ptr);
     return nullptr;
   }
   if (fs->capped && nsize > old && fs->limit_bytes &&
       fs->used_bytes + (nsize - old) > fs->limit_bytes)
     return nullptr;  // Lua collects garbage, retries, then raises "not enough memory"
-  void* p = std::realloc(ptr, nsize);
+  void* p = nullptr;
+  if (ptr && SmallBlocks::small(old)) {
+    if (SmallBlocks::small(nsize) &&
+        SmallBlocks::size_class(nsize) == SmallBlocks::size_class(old)) {
+      p = ptr;  // still fits its block
+    } else {
+      p = SmallBlocks::small(nsize) ? fs->blocks.take(nsize) : std::malloc(nsize);
+      if (p) {
+        std::memcpy(p, ptr, std::min(old, nsize));
+        fs->blocks.give(ptr, old);
+      }
+    }
+  } else if (SmallBlocks::small(nsize)) {
+    p = fs->blocks.take(nsize);
+    if (p && ptr) {
+      std::memcpy(p, ptr, std::min(old, nsize));
+      std::free(ptr);
+    }
+  } else {
+    p = std::realloc(ptr, nsize);
+  }
   if (p) fs->used_bytes = fs->used_bytes - old + nsize;
   return p;
 }
@@ -53,11 +78,14 @@ int64_t thread_cpu_ns() {
 // Whether the evaluation used up its time. The limit is CPU time of this thread, so a busy
 // machine that keeps the thread waiting never fails a rule; the steady clock (cheap) says when
 // to look, the thread's CPU clock (a system call) is read only at the first hook and then when
-// the steady deadline has passed, which then moves on by what is left.
+// the steady deadline has passed, which then moves on by what is left. Both clocks start at the
+// first hook: CPU time is counted from there, so no look before a limit's worth of steady time
+// after it could find the limit spent, and an evaluation that never reaches a hook reads neither.
 bool out_of_time(FileState& fs) {
-  if (!fs.deadline_ns) return false;
+  if (fs.time_limit_ms <= 0) return false;
   if (!fs.cpu_start_ns) {
     fs.cpu_start_ns = thread_cpu_ns();
+    fs.deadline_ns = steady_ns() + fs.time_limit_ms * 1'000'000;
     return false;
   }
   const int64_t now = steady_ns();
@@ -379,6 +407,30 @@ FileState& file_state(lua_State* L) {
   return **static_cast<FileState**>(lua_getextraspace(L));
 }
 
+void* SmallBlocks::carve(size_t bytes) noexcept {
+  constexpr size_t kSlab = 64 << 10;
+  if (left_ < bytes) {
+    void* slab = std::malloc(kSlab);
+    if (!slab) return nullptr;
+    try {  // Lua called us: nothing may throw through it
+      slabs_.push_back(slab);
+    } catch (...) {
+      std::free(slab);
+      return nullptr;
+    }
+    next_ = static_cast<char*>(slab);
+    left_ = kSlab;
+  }
+  void* p = next_;
+  next_ += bytes;
+  left_ -= bytes;
+  return p;
+}
+
+SmallBlocks::~SmallBlocks() {
+  for (void* slab : slabs_) std::free(slab);
+}
+
 FileState::~FileState() {
   if (L) lua_close(L);
 }
@@ -399,13 +451,17 @@ std::string describe(lua_State* L, int index) {
   }
 }
 
-std::string arg_string(lua_State* L, int index, const char* what) {
+std::string_view arg_text(lua_State* L, int index, const char* what) {
   const int t = lua_type(L, index);
   if (t != LUA_TSTRING && t != LUA_TNUMBER)
     throw LuaFailure{std::string(what) + ": found " + describe(L, index) + ", expected text"};
   size_t n = 0;
   const char* s = lua_tolstring(L, index, &n);
-  return std::string(s, n);
+  return {s, n};
+}
+
+std::string arg_string(lua_State* L, int index, const char* what) {
+  return std::string(arg_text(L, index, what));
 }
 
 double arg_number(lua_State* L, int index, const char* what) {
@@ -521,8 +577,7 @@ bool open_sandbox(FileState& fs, const Limits& limits, std::string& error) {
 
 void new_budget(FileState& fs) {
   fs.spent = 0;
-  fs.deadline_ns = fs.time_limit_ms > 0 ? steady_ns() + fs.time_limit_ms * 1'000'000 : 0;
-  fs.cpu_start_ns = 0;  // read at the first hook: most evaluations never reach one
+  fs.cpu_start_ns = 0;  // both clocks are read at the first hook: most evaluations reach none
   if (fs.hook_every != kHookEvery) {
     fs.hook_every = kHookEvery;
     lua_sethook(fs.L, budget_hook, LUA_MASKCOUNT, kHookEvery);

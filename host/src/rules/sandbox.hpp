@@ -30,16 +30,59 @@ namespace vigil::rules {
 
 struct Limits;
 
+// Where a state's small blocks come from (tables, short strings, closures: what an evaluation
+// makes by the thousand and the collector frees in bursts that glibc's per-thread caches do not
+// hold). One free list per 16-byte size class, refilled from 64 KiB slabs; a freed block goes back
+// to its list, and the slabs are returned when the state closes (so a state keeps its peak of
+// small blocks until a reload replaces it). Larger blocks go to malloc. The memory cap counts the
+// sizes Lua asks for, exactly as without the pool.
+// Thread-safety: that of its FileState.
+class SmallBlocks {
+ public:
+  static constexpr size_t kGranule = 16, kLargest = 256;
+  SmallBlocks() = default;
+  SmallBlocks(const SmallBlocks&) = delete;
+  SmallBlocks& operator=(const SmallBlocks&) = delete;
+  ~SmallBlocks();
+  static bool small(size_t n) { return n <= kLargest; }
+  static size_t size_class(size_t n) { return (n + kGranule - 1) / kGranule; }  // 1 .. 16
+  void* take(size_t n) noexcept {
+    const size_t c = size_class(n);
+    if (Free* f = free_[c]) {
+      free_[c] = f->next;
+      return f;
+    }
+    return carve(c * kGranule);
+  }
+  void give(void* p, size_t n) noexcept {
+    const size_t c = size_class(n);
+    auto* f = static_cast<Free*>(p);
+    f->next = free_[c];
+    free_[c] = f;
+  }
+
+ private:
+  struct Free {
+    Free* next;
+  };
+  void* carve(size_t bytes) noexcept;
+  Free* free_[kLargest / kGranule + 1] = {};
+  std::vector<void*> slabs_;
+  char* next_ = nullptr;
+  size_t left_ = 0;
+};
+
 // Thread-safety: one thread at a time (the alerting thread).
 struct FileState {
-  std::string file;  // for messages
+  SmallBlocks blocks;  // where L's small blocks live; freed after ~FileState closed L
+  std::string file;    // for messages
   lua_State* L = nullptr;
   size_t used_bytes = 0, limit_bytes = 0;
   bool capped = false;             // the memory cap binds: script code is running
   uint64_t budget = 0, spent = 0;  // instructions for the current evaluation
   int hook_every = 0;              // instructions between budget checks (1 once exceeded)
   int64_t time_limit_ms = 0;       // per evaluation, on the steady clock (0 = none)
-  int64_t deadline_ns = 0;         // steady clock: when to look at the CPU time (0 = no limit)
+  int64_t deadline_ns = 0;         // steady clock: when to look at the CPU time next
   int64_t cpu_start_ns = 0;        // this thread's CPU clock at the evaluation's first hook
   std::vector<std::filesystem::path> script_dirs;
   // While evaluating: what the query library reads, and the time it reads at (os.time,
@@ -47,14 +90,28 @@ struct FileState {
   DataSource* data = nullptr;
   int64_t now_ms = 0;
   int current_state_ref = LUA_NOREF;  // the running rule's state table
-  // Selections by selector text, reused while the time and the data source's generation stay.
+  // Selections by selector text. Every series a selector matches, live or not, is kept while
+  // the data source's generation stays; at each new time only their liveness is asked again.
+  // The Lua table `refs.selections` maps the selector string to its entry here (a light
+  // userdata), so a call finds it by the string Lua already interned, without copying it.
   struct Cached {
-    int64_t at_ms = -1;
-    uint64_t generation = 0;
     std::optional<alerts::Selector> selector;  // parsed once
+    bool series_known = false;                 // `series` is the answer at `generation`
+    uint64_t generation = 0;
     std::vector<SeriesRef> series;
+    bool live_known = false;  // `live` is the answer at `at_ms` (and `generation`)
+    int64_t at_ms = 0;
+    std::vector<const SeriesRef*> live;  // into `series`
   };
   std::map<std::string, Cached, std::less<>> selections;
+  // Registry references for what the query library pushes on every call (the series metatable,
+  // the q table, the selection index and the field names it reads and writes): an index into
+  // the registry's array instead of a string looked up each time. Set by rule_set.cpp.
+  struct Refs {
+    int series_meta = LUA_NOREF, q = LUA_NOREF, selections = LUA_NOREF;
+    int name = LUA_NOREF, labels = LUA_NOREF, id = LUA_NOREF;
+    int value = LUA_NOREF, enter = LUA_NOREF, stay = LUA_NOREF;
+  } refs;
 
   FileState() = default;
   FileState(const FileState&) = delete;
@@ -109,6 +166,9 @@ int guarded(lua_State* L) {
 
 // Arguments for guarded functions: throw LuaFailure naming the argument instead of raising.
 std::string arg_string(lua_State* L, int index, const char* what);
+// The same check without a copy: the text stays valid while the value stays on the stack (a
+// number is converted to a string in place, as lua_tolstring does).
+std::string_view arg_text(lua_State* L, int index, const char* what);
 double arg_number(lua_State* L, int index, const char* what);
 std::optional<std::string> opt_string(lua_State* L, int index, const char* what);
 // How a value reads in a message: "\"5x\" (a string)", "nothing", "a table".

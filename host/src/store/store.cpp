@@ -1007,8 +1007,20 @@ bool Store::visit(const vigil_store_visitor& visitor_in, void* user, int64_t now
 void Store::select(std::string_view family_name,
                    const std::vector<std::pair<std::string, std::string>>& equal,
                    const std::function<void(const SeriesInfo&)>& fn, int64_t now_ms) const {
+  select_where(family_name, equal, fn, true, now_ms == 0 ? Store::now_ms() : now_ms);
+}
+
+void Store::select_registered(std::string_view family_name,
+                              const std::vector<std::pair<std::string, std::string>>& equal,
+                              const std::function<void(const SeriesInfo&)>& fn) const {
+  select_where(family_name, equal, fn, false, 0);
+}
+
+void Store::select_where(std::string_view family_name,
+                         const std::vector<std::pair<std::string, std::string>>& equal,
+                         const std::function<void(const SeriesInfo&)>& fn, bool live_only,
+                         int64_t now_ms) const {
   Impl& im = *impl_;
-  if (now_ms == 0) now_ms = Store::now_ms();
   std::lock_guard lock(im.mutex);
   auto it = im.by_name.find(family_name);
   if (it == im.by_name.end()) return;
@@ -1025,7 +1037,7 @@ void Store::select(std::string_view family_name,
   for (uint64_t handle : candidates) {
     if (!im.handle_alive(handle)) continue;
     const Slot& slot = im.slot_at(handle_index(handle));
-    if (!is_live(slot, slot.stamp.load(std::memory_order_acquire), now_ms)) continue;
+    if (live_only && !is_live(slot, slot.stamp.load(std::memory_order_acquire), now_ms)) continue;
     const LabelBlock& block = *slot.labels;
     bool match = true;
     for (const auto& [name, value] : equal) {

@@ -131,9 +131,15 @@ class Store {
   void select(std::string_view family,
               const std::vector<std::pair<std::string, std::string>>& equal,
               const std::function<void(const SeriesInfo&)>& fn, int64_t now_ms = 0) const;
+  // As select(), but every registered series that matches, live or not (never written, stale):
+  // what a caller keeps until generation() moves, asking live() at each time, so that a series
+  // written (again) meanwhile is not missed.
+  void select_registered(std::string_view family,
+                         const std::vector<std::pair<std::string, std::string>>& equal,
+                         const std::function<void(const SeriesInfo&)>& fn) const;
   void families(const std::function<void(std::string_view name, vigil_metric_type)>& fn) const;
   // Moves whenever a series is registered, unregistered or collected, so callers may cache
-  // select() results until it moves (liveness still changes with time: check live()).
+  // select_registered() results until it moves (liveness still changes with time: check live()).
   uint64_t generation() const;
   // The last sample of a scalar series; false when unknown, dropped, not scalar or never written.
   // Lock-free. The hot path stores the value and then the time as two plain atomic stores (a
@@ -165,6 +171,10 @@ class Store {
   void set_reuse_delay_ms(int64_t delay_ms);
 
  private:
+  void select_where(std::string_view family,
+                    const std::vector<std::pair<std::string, std::string>>& equal,
+                    const std::function<void(const SeriesInfo&)>& fn, bool live_only,
+                    int64_t now_ms) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

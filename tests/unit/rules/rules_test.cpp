@@ -469,6 +469,72 @@ TEST_CASE("q.select sees a series registered since its last call at the same tim
   CHECK(set->evaluate(0, 1000, src.source).instances.at(0).value == 2);
 }
 
+TEST_CASE("q.select sees a series written or gone stale since its last call, none registered") {
+  Dir dir;
+  auto file = dir.write("t.lua", R"(
+    rule { name = "Up", eval = function(q)
+      local out = {}
+      for _, s in ipairs(q.select('up')) do out[#out + 1] = { labels = s.labels, value = s:last() } end
+      return out
+    end }
+  )");
+  auto set = must_load(file);
+  Source src;
+  vigil_family_desc d{};
+  d.size = sizeof d;
+  d.name = "up";
+  d.help = "h";
+  d.type = VIGIL_METRIC_GAUGE;
+  std::string error;
+  const auto family = src.store.register_family(d, error);
+  const auto a = src.store.register_series(family, {{"job", "a"}}, 0, 0, error);  // never stale
+  const auto b = src.store.register_series(family, {{"job", "b"}}, 60'000, 0, error);
+  src.store.write(b, 2, 500);
+  auto jobs = [&](int64_t now_ms) {
+    auto e = set->evaluate(0, now_ms, src.source);
+    INFO(e.error);
+    REQUIRE(e.ok);
+    std::string out;
+    for (const auto& i : e.instances)
+      out += i.labels.at("job") + "=" + alerts::format_value(i.value) + " ";
+    return out;
+  };
+  CHECK(jobs(1'000) == "b=2 ");  // a was never written
+  const auto generation = src.store.generation();
+  src.store.write(a, 1, 1'500);
+  CHECK(jobs(2'000) == "a=1 b=2 ");
+  CHECK(jobs(100'000) == "a=1 ");  // b stale
+  src.store.write(b, 3, 100'000);
+  CHECK(jobs(100'500) == "a=1 b=3 ");
+  CHECK(src.store.generation() == generation);  // writes alone: the same registered series
+}
+
+TEST_CASE("selectors built from data: thousands a round, the old ones forgotten, answers right") {
+  Dir dir;
+  // Each evaluation asks 3,000 selectors it never asked before (more than the 4,096 kept, over
+  // two rounds), then the first round's again.
+  auto file = dir.write("t.lua", R"(
+    rule { name = "Many", eval = function(q, state)
+      local from = state.from or 0
+      state.from = (from + 3000) % 9000
+      local hits = 0
+      for i = from + 1, from + 3000 do hits = hits + #q.select('up{job="j' .. i .. '"}') end
+      return { { value = hits, labels = { absent = tostring(q.absent('up{job="j100"}')) } } }
+    end }
+  )");
+  auto set = must_load(file);
+  Source src;
+  for (int i = 100; i <= 9000; i += 100)
+    src.store.write(src.series("up", {{"job", "j" + std::to_string(i)}}), 1, 500);
+  for (int round = 0; round < 5; ++round) {
+    auto e = set->evaluate(0, 1'000 + round * 1'000, src.source);
+    INFO(e.error);
+    REQUIRE(e.ok);
+    CHECK(e.instances.at(0).value == 30);
+    CHECK(e.instances.at(0).labels.at("absent") == "false");
+  }
+}
+
 TEST_CASE("a policy condition that fails or loops notifies anyway, and has its own budget") {
   Dir dir;
   rules::Limits limits;
