@@ -85,6 +85,26 @@ inline Matcher m(const std::string& text) {
   return *parse_matcher(text, error);
 }
 
+// simple_routing() that never notifies inside `window`, or with `active` only inside it.
+inline Routing windowed_routing(TimeWindow window, bool active = false) {
+  Routing r = simple_routing();
+  (active ? r.root.active_windows : r.root.mute_windows) = {window.name};
+  r.windows[window.name] = std::move(window);
+  return r;
+}
+
+// Rules HostDown (critical) and HighLatency (warning); a firing critical alert inhibits the
+// warnings with the same instance.
+inline void host_down_inhibits_warnings(Engine& e) {
+  auto critical = rule("HostDown");
+  critical.severity = "critical";
+  e.set_rules({critical, rule("HighLatency")}, 0);
+  auto routing = simple_routing();
+  routing.inhibit.push_back(
+      {{m(R"(severity="critical")")}, {m(R"(severity="warning")")}, {"instance"}});
+  e.set_routing(routing);
+}
+
 inline State state_of(const Engine& e) {
   auto alerts =
       e.list_alerts({{State::inactive, State::pending, State::firing, State::resolved}, {}});

@@ -117,13 +117,7 @@ TEST_CASE("a silence keeps an alert from notifying, and end_on_resolve ends it w
 TEST_CASE("inhibition: a firing source suppresses targets sharing the equal labels") {
   MemoryJournal j;
   Engine e(j);
-  auto critical = rule("HostDown");
-  critical.severity = "critical";
-  e.set_rules({critical, rule("HighLatency")}, 0);
-  auto routing = simple_routing();
-  routing.inhibit.push_back(
-      {{m(R"(severity="critical")")}, {m(R"(severity="warning")")}, {"instance"}});
-  e.set_routing(routing);
+  host_down_inhibits_warnings(e);
   e.apply(eval("HostDown", 0, {inst(1, true, true)}), 0);
   e.apply(
       eval("HighLatency", 0, {inst(1, true, true), inst(1, true, true, {{"instance", "db-2"}})}),
@@ -261,10 +255,7 @@ TEST_CASE("a mute window in a time zone follows its daylight saving time") {
   MemoryJournal j;
   Engine e(j);
   e.set_rules({rule("A")}, 0);
-  Routing routing = simple_routing();
-  routing.windows["night"] = TimeWindow{"night", {}, {{0, 8 * 60}}, "America/New_York"};
-  routing.root.mute_windows = {"night"};
-  e.set_routing(routing);
+  e.set_routing(windowed_routing({"night", {}, {{0, 8 * 60}}, "America/New_York"}));
   const int64_t five_am_ny = 1782896400000;  // 2026-07-01 09:00 UTC
   e.apply(eval("A", five_am_ny, {inst(1, true, true)}), five_am_ny);
   CHECK(j.sent.empty());

@@ -297,10 +297,7 @@ TEST_CASE("a mute window in New York holds a notification until 08:00 local, DST
       MemoryJournal j;
       Engine e(j);
       e.set_rules({rule("A")}, 0);
-      Routing routing = simple_routing();
-      routing.windows["night"] = TimeWindow{"night", {}, {{0, 8 * 60}}, "America/New_York"};
-      routing.root.mute_windows = {"night"};
-      e.set_routing(routing);
+      e.set_routing(windowed_routing({"night", {}, {{0, 8 * 60}}, "America/New_York"}));
       e.apply(eval("A", c.alert_at, {inst(1, true, true)}), c.alert_at);
       CHECK(j.sent.empty());
       CHECK(e.next_deadline_ms() == c.opens_at);

@@ -26,11 +26,8 @@ constexpr int64_t kMinute = 60'000;
 
 // Office hours in Berlin, Monday to Friday 09:00-17:30, as the only time the route notifies.
 Routing office_routing() {
-  Routing routing = simple_routing();
-  routing.windows["office"] =
-      TimeWindow{"office", {1, 2, 3, 4, 5}, {{9 * 60, 17 * 60 + 30}}, "Europe/Berlin"};
-  routing.root.active_windows = {"office"};
-  return routing;
+  return windowed_routing({"office", {1, 2, 3, 4, 5}, {{9 * 60, 17 * 60 + 30}}, "Europe/Berlin"},
+                          true);
 }
 
 std::vector<std::string> history_to(Engine& e, const std::string& fp) {
@@ -93,10 +90,7 @@ TEST_CASE("a weekend mute window counts weekdays in its own time zone and not in
       MemoryJournal j;
       Engine e(j);
       e.set_rules({rule("A")}, 0);
-      Routing routing = simple_routing();
-      routing.windows["weekend"] = TimeWindow{"weekend", {0, 6}, {}, "America/New_York"};
-      routing.root.mute_windows = {"weekend"};
-      e.set_routing(routing);
+      e.set_routing(windowed_routing({"weekend", {0, 6}, {}, "America/New_York"}));
       e.apply(eval("A", c.fired_at, {inst(1, true, true)}), c.fired_at);
       CHECK(j.sent.empty() == c.muted);
       if (!c.muted) continue;
@@ -180,13 +174,7 @@ TEST_CASE("group_by ... makes one group per label set grouped by every label") {
 TEST_CASE("silenced and inhibited are recorded in the history on and off") {
   MemoryJournal j;
   Engine e(j);
-  auto critical = rule("HostDown");
-  critical.severity = "critical";
-  e.set_rules({critical, rule("HighLatency")}, 0);
-  Routing routing = simple_routing();
-  routing.inhibit.push_back(
-      {{m(R"(severity="critical")")}, {m(R"(severity="warning")")}, {"instance"}});
-  e.set_routing(routing);
+  host_down_inhibits_warnings(e);
   e.apply(eval("HighLatency", 0, {inst(1, true, true)}), 0);
   const std::string fp = e.list_alerts({})[0].fingerprint;
 

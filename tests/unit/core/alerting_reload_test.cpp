@@ -156,13 +156,19 @@ TEST_CASE("config silences are created once and follow the config at a reload") 
     REQUIRE(now.size() == 1);
     CHECK(now[0].id == first[0].id);
   }
-  SECTION("a longer duration replaces the running silence with one from the same start") {
-    auto longer = f.config;
-    longer.alerting.silences = {silence("disk swap", 2h)};
-    run(&longer);
+  // Reloads with `next` as the only config silence; two are in the database then, one running.
+  auto reload_with = [&](const config::SilenceConfig& next) {
+    auto changed = f.config;
+    changed.alerting.silences = {next};
+    run(&changed);
     auto now = f.silences();
     REQUIRE(now.size() == 2);
     CHECK(running(now) == 1);
+    return now;
+  };
+
+  SECTION("a longer duration replaces the running silence with one from the same start") {
+    const auto now = reload_with(silence("disk swap", 2h));
     for (const auto& s : now)
       if (s.id != first[0].id) {
         CHECK(s.starts_ms == first[0].starts_ms);
@@ -170,12 +176,7 @@ TEST_CASE("config silences are created once and follow the config at a reload") 
       }
   }
   SECTION("one removed from the config is expired and one added is created") {
-    auto other = f.config;
-    other.alerting.silences = {silence("network change", 1h)};
-    run(&other);
-    auto now = f.silences();
-    REQUIRE(now.size() == 2);
-    CHECK(running(now) == 1);
+    const auto now = reload_with(silence("network change", 1h));
     for (const auto& s : now) {
       if (s.id == first[0].id)
         CHECK(s.comment == "disk swap (expired by config reload)");
