@@ -180,18 +180,49 @@ int decl_wait(lua_State* L) {
   return 1;
 }
 
-// "30s", "1h30m" or a number of seconds, to ms; nullopt when neither.
+// Pushes the registry value `ref` (see FileState::Refs).
+void push_ref(lua_State* L, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+}
+
+// "30s", "1h30m" or a number of seconds, to ms; nullopt when neither. A text is parsed once per
+// state and then found in the Lua table refs.durations (text -> ms, or false): rules ask for the
+// same "5m" at every evaluation. Texts built from data stop being remembered after 1,024.
 std::optional<int64_t> duration_at(lua_State* L, int index) {
   if (lua_type(L, index) == LUA_TNUMBER) {
     double s = lua_tonumber(L, index);
     if (s < 0 || !std::isfinite(s)) return std::nullopt;
     return static_cast<int64_t>(s * 1000);
   }
-  if (lua_type(L, index) == LUA_TSTRING) {
+  if (lua_type(L, index) != LUA_TSTRING) return std::nullopt;
+  FileState& fs = file_state(L);
+  if (fs.refs.durations == LUA_NOREF) {
     auto d = config::parse_duration(nlohmann::json(lua_tostring(L, index)));
-    if (d) return d->count();
+    return d ? std::optional<int64_t>(d->count()) : std::nullopt;
   }
-  return std::nullopt;
+  index = lua_absindex(L, index);
+  push_ref(L, fs.refs.durations);
+  lua_pushvalue(L, index);
+  const int known = lua_rawget(L, -2);
+  if (known != LUA_TNIL) {
+    std::optional<int64_t> ms;
+    if (known == LUA_TNUMBER) ms = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    return ms;
+  }
+  lua_pop(L, 1);
+  auto d = config::parse_duration(nlohmann::json(lua_tostring(L, index)));
+  if (fs.durations_known < 1024) {
+    lua_pushvalue(L, index);
+    if (d)
+      lua_pushinteger(L, static_cast<lua_Integer>(d->count()));
+    else
+      lua_pushboolean(L, 0);
+    lua_rawset(L, -3);
+    ++fs.durations_known;
+  }
+  lua_pop(L, 1);
+  return d ? std::optional<int64_t>(d->count()) : std::nullopt;
 }
 
 // ---- the query library ------------------------------------------------------------------------
@@ -206,11 +237,6 @@ void push_labels(lua_State* L, const alerts::Labels& labels) {
     lua_pushlstring(L, v.data(), v.size());
     lua_rawset(L, -3);
   }
-}
-
-// Pushes the registry value `ref` (see FileState::Refs).
-void push_ref(lua_State* L, int ref) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
 }
 
 void push_series(lua_State* L, const FileState::Refs& refs, const SeriesRef& s) {
@@ -318,15 +344,16 @@ uint64_t series_id(lua_State* L, const FileState& fs) {
   return id;
 }
 
-Samples window_of(lua_State* L, int duration_index) {
+// The samples of the series' window, in the state's scratch vector (valid until the next call).
+const Samples& window_of(lua_State* L, int duration_index) {
   FileState& fs = evaluating(L);
   const uint64_t id = series_id(L, fs);
   auto d = duration_at(L, duration_index);
   if (!d || *d <= 0)
     throw LuaFailure{"expected a window such as \"5m\", found " + describe(L, duration_index)};
-  Samples out;
-  fs.data->window(id, fs.now_ms - *d, fs.now_ms, out);
-  return out;
+  fs.window.clear();
+  fs.data->window(id, fs.now_ms - *d, fs.now_ms, fs.window);
+  return fs.window;
 }
 
 int push_optional(lua_State* L, std::optional<double> v) {
@@ -385,7 +412,7 @@ int s_quantile(lua_State* L) {
 }
 int s_predict_linear(lua_State* L) {
   const double seconds = arg_number(L, 3, "predict_linear: seconds ahead");
-  auto samples = window_of(L, 2);
+  const auto& samples = window_of(L, 2);
   return push_optional(L, window_predict_linear(samples, evaluating(L).now_ms, seconds));
 }
 
@@ -593,6 +620,8 @@ void install_library(lua_State* L) {
   refs.series_meta = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   refs.selections = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  refs.durations = luaL_ref(L, LUA_REGISTRYINDEX);
   for (auto [ref, name] : {std::pair{&refs.name, "name"},
                            {&refs.labels, "labels"},
                            {&refs.id, "id"},

@@ -105,13 +105,16 @@ struct FileState {
   };
   std::map<std::string, Cached, std::less<>> selections;
   // Registry references for what the query library pushes on every call (the series metatable,
-  // the q table, the selection index and the field names it reads and writes): an index into
-  // the registry's array instead of a string looked up each time. Set by rule_set.cpp.
+  // the q table, the selection and duration indexes, the field names it reads and writes): an
+  // index into the registry's array instead of a string looked up each time. Set by
+  // rule_set.cpp.
   struct Refs {
-    int series_meta = LUA_NOREF, q = LUA_NOREF, selections = LUA_NOREF;
+    int series_meta = LUA_NOREF, q = LUA_NOREF, selections = LUA_NOREF, durations = LUA_NOREF;
     int name = LUA_NOREF, labels = LUA_NOREF, id = LUA_NOREF;
     int value = LUA_NOREF, enter = LUA_NOREF, stay = LUA_NOREF;
   } refs;
+  int durations_known = 0;            // entries in refs.durations (rule_set.cpp's duration_at)
+  std::vector<store::Sample> window;  // scratch for window functions, reused by every call
 
   FileState() = default;
   FileState(const FileState&) = delete;

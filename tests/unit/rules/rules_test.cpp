@@ -432,6 +432,41 @@ TEST_CASE("helpers refuse bad arguments with what was found") {
                  ":5: q.key_state: found \"x\" (a string), expected a label set"));
 }
 
+TEST_CASE("a duration text reads the same every time, bad or good, among thousands") {
+  Dir dir;
+  auto file = dir.write("t.lua", R"(
+    rule { name = "D", eval = function(q)
+      local s = q.select('up')[1]
+      local out = {}
+      for round = 1, 2 do
+        local ok, err = pcall(s.avg, s, "5x")
+        out[#out + 1] = { labels = { what = "bad" .. round, err = err }, value = ok and 1 or 0 }
+      end
+      local sum = 0
+      for i = 1, 1500 do sum = sum + vigil.duration(i .. "s") end  -- more than are remembered
+      out[#out + 1] = { labels = { what = "sum" }, value = sum }
+      out[#out + 1] = { labels = { what = "again" }, value = vigil.duration("1500s") + s:count("90m") }
+      return out
+    end }
+  )");
+  auto set = must_load(file);
+  Source src;
+  src.store.write(src.series("up", {{"job", "a"}}), 1, 500);
+  for (int round = 0; round < 2; ++round) {
+    auto e = set->evaluate(0, 1000, src.source);
+    INFO(e.error);
+    REQUIRE(e.ok);
+    REQUIRE(e.instances.size() == 4);
+    for (int i = 0; i < 2; ++i) {
+      CHECK(e.instances[i].value == 0);
+      CHECK(contains(e.instances[i].labels.at("err"),
+                     "expected a window such as \"5m\", found \"5x\" (a string)"));
+    }
+    CHECK(e.instances[2].value == 1500.0 * 1501 / 2);
+    CHECK(e.instances[3].value == 1501);
+  }
+}
+
 TEST_CASE("key_state keeps one table per label set, state one per rule") {
   Dir dir;
   auto file = dir.write("t.lua", R"(
