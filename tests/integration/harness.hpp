@@ -48,6 +48,7 @@ class VigilProcess {
   // Waits for the "running" line and returns the bound port (0 when it never came up).
   uint16_t port();
   bool running();
+  int pid() const { return pid_; }
   std::string log() const;
   // Waits until the log contains `text`.
   bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout);

@@ -241,6 +241,37 @@ TEST_CASE("vigil plugins lists plugins and refuses bad ones in one clear line ea
   CHECK(refusals == 3);
 }
 
+TEST_CASE("vigil run maps only the plugins its config names and refuses one whose entry crashes") {
+  auto cfg = base_config();
+  cfg["plugin_dirs"].push_back(std::string(VIGIL_TEST_PLUGIN_DIR) + "/crashing");
+  cfg["instances"] = {{{"plugin", "test_tick"}}, exporter()};
+  VigilProcess vigil(cfg);
+  REQUIRE(vigil.port() != 0);
+  CHECK(wait_for_sample(vigil, "test_tick_ticks_total", 1));
+  const std::string dir = VIGIL_TEST_PLUGIN_DIR;
+  const std::string log = vigil.log();
+  INFO(log);
+  CHECK(log.find(dir + "/crashing/test_entry_crash.so: refused: checking its entry point ended the "
+                       "checking process with signal 11 (Segmentation fault)") !=
+        std::string::npos);
+  // The other files are still checked, with the same one-line refusals as `vigil plugins`.
+  CHECK(log.find(dir + "/test_newer_minor.so: refused: built for a newer minor version") !=
+        std::string::npos);
+  CHECK(log.find(dir + "/test_dup_b.so: refused: plugin name \"test_dup\" is already provided by " +
+                 dir + "/test_dup_a.so") != std::string::npos);
+  CHECK(vigil.running());
+  // Only the configured plugins are loaded: not the others in the directories, nor what they
+  // link (libcurl for the HTTP plugins).
+  std::ifstream in("/proc/" + std::to_string(vigil.pid()) + "/maps");
+  std::stringstream maps;
+  maps << in.rdbuf();
+  CHECK(maps.str().find("/test_tick.so") != std::string::npos);
+  CHECK(maps.str().find("/exporter_prometheus.so") != std::string::npos);
+  CHECK(maps.str().find("/test_old_minor.so") == std::string::npos);
+  CHECK(maps.str().find("/check_http.so") == std::string::npos);
+  CHECK(maps.str().find("libcurl") == std::string::npos);
+}
+
 TEST_CASE("check-config prints every error with its JSON path and exits 1") {
   auto dir = vigil::testing::make_temp_dir("vigil-check");
   auto file = dir / "vigil.json";

@@ -803,7 +803,7 @@ int check_config(const std::filesystem::path& file, const Overrides& overrides) 
     return 1;
   }
   std::cout << file.string() << ": OK (" << plan.instances.size() << " instance(s), "
-            << plan.libraries.size() << " plugin(s) found"
+            << plan.available.size() << " plugin(s) found"
             << (alerting.enabled ? ", " + std::to_string(rule_count) + " rule(s)" : "") << ")\n";
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 namespace vigil::core {
 
@@ -38,14 +39,18 @@ Plan make_plan(const std::filesystem::path& file, const Overrides& overrides,
   plan.plugin_dirs.insert(plan.plugin_dirs.end(), cfg.plugin_dirs.begin(), cfg.plugin_dirs.end());
   if (plan.plugin_dirs.empty()) plan.plugin_dirs = default_plugin_dirs();
 
-  auto scanned = loader::scan(plan.plugin_dirs, loaded);
+  // Only the plugins the config names are loaded; the others are checked and known by name.
+  std::set<std::string> wanted;
+  for (const auto& instance : cfg.instances) wanted.insert(instance.plugin);
+  auto scanned = loader::scan(plan.plugin_dirs, loaded, &wanted);
   plan.libraries = loaded;
   plan.libraries.insert(plan.libraries.end(), scanned.libraries.begin(), scanned.libraries.end());
   plan.notes = std::move(scanned.notes);
 
-  std::vector<std::string> available;
-  for (const auto& lib : plan.libraries) available.push_back(lib->name());
-  std::sort(available.begin(), available.end());
+  for (const auto& lib : loaded) plan.available.push_back(lib->name());
+  plan.available.insert(plan.available.end(), scanned.names.begin(), scanned.names.end());
+  std::sort(plan.available.begin(), plan.available.end());
+  const std::vector<std::string>& available = plan.available;
 
   for (const auto& instance : cfg.instances) {
     auto it = std::find_if(plan.libraries.begin(), plan.libraries.end(),

@@ -36,8 +36,11 @@ struct PlannedInstance {
 struct Plan {
   config::HostConfig config;
   std::vector<std::filesystem::path> plugin_dirs;  // overrides first, then the config's
-  std::vector<std::shared_ptr<loader::PluginLibrary>> libraries;  // every loaded library
-  std::vector<loader::ScanNote> notes;                            // skipped and refused files
+  // The libraries loaded: those the config's instances use (all of them without an examine
+  // helper, as in unit tests), and `loaded`.
+  std::vector<std::shared_ptr<loader::PluginLibrary>> libraries;
+  std::vector<std::string> available;   // every plugin found, loaded or not, sorted by name
+  std::vector<loader::ScanNote> notes;  // skipped and refused files
   std::vector<PlannedInstance> instances;
   std::vector<config::Error> errors;
 };

@@ -11,12 +11,26 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <cstring>
 #include <map>
 #include <set>
+
+extern char** environ;
 
 namespace vigil::loader {
 
@@ -205,8 +219,167 @@ std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file, ScanNote&
   return Scanner::load(file, note);
 }
 
+namespace {
+
+std::filesystem::path& examine_helper() {
+  static std::filesystem::path helper;
+  return helper;
+}
+
+// How long the helper may take over the files it is given before it is killed and the file it
+// was checking is refused; far above the milliseconds a dozen entry points take.
+constexpr std::chrono::seconds kExamineDeadline{30};
+// Where the helper writes its verdicts: not stdout, which a plugin's entry point may print to.
+constexpr int kVerdictFd = 3;
+
+// One file's verdict from the helper: the plugin's name, or the note that refuses or skips it.
+struct Verdict {
+  bool accepted = false;
+  std::string name;
+  ScanNote note;
+};
+
+enum class HelperRun { finished, stopped, not_started };
+
+// Runs the helper on files[from...], filling verdicts[] from what it writes. `finished`: every
+// file has a verdict. `stopped`: the helper died or overran kExamineDeadline at `next` (the file
+// it was checking), with the reason in `failure`. `not_started`: it could not be run (`failure`).
+HelperRun run_helper(const std::filesystem::path& helper,
+                     const std::vector<std::filesystem::path>& files, std::size_t from,
+                     std::vector<Verdict>& verdicts, std::size_t& next, std::string& failure) {
+  next = from;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    failure = std::string("cannot make a pipe: ") + std::strerror(errno);
+    return HelperRun::not_started;
+  }
+  if (fds[1] == kVerdictFd) {  // dup2 onto itself would keep O_CLOEXEC and close it at exec
+    const int moved = ::fcntl(fds[1], F_DUPFD_CLOEXEC, kVerdictFd + 1);
+    ::close(fds[1]);
+    fds[1] = moved;
+  }
+  std::vector<std::string> args{helper.string(), kExamineCommand};
+  for (std::size_t i = from; i < files.size(); ++i) args.push_back(files[i].string());
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], kVerdictFd);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    failure = "cannot run " + helper.string() + ": " + std::strerror(rc);
+    return HelperRun::not_started;
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + kExamineDeadline;
+  std::string pending;
+  bool overran = false;
+  char buffer[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd entry{fds[0], POLLIN, 0};
+    const int ready = left.count() > 0 ? ::poll(&entry, 1, static_cast<int>(left.count())) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      overran = true;
+      break;
+    }
+    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buffer, static_cast<std::size_t>(n));
+    for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      const auto line = nlohmann::json::parse(pending.substr(0, nl), nullptr, false);
+      pending.erase(0, nl + 1);
+      if (next >= files.size() || !line.is_object()) continue;
+      Verdict& v = verdicts[next];
+      v.note.file = files[next];
+      if (line.contains("name") && line["name"].is_string()) {
+        v.accepted = true;
+        v.name = line["name"].get<std::string>();
+      } else {
+        v.note.kind =
+            line.value("kind", "") == "skipped" ? ScanNote::Kind::skipped : ScanNote::Kind::refused;
+        v.note.message = line.value("message", files[next].string() + ": refused");
+      }
+      ++next;
+    }
+  }
+  ::close(fds[0]);
+  if (overran) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (next >= files.size()) return HelperRun::finished;
+  if (overran)
+    failure = "did not finish within " + std::to_string(kExamineDeadline.count()) + "s";
+  else if (WIFSIGNALED(status))
+    failure = "ended the checking process with signal " + std::to_string(WTERMSIG(status)) + " (" +
+              strsignal(WTERMSIG(status)) + ")";
+  else
+    failure = "ended the checking process with exit status " +
+              std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  return HelperRun::stopped;
+}
+
+// Every file's verdict from the helper, in order; false (with `failure`) when the helper could
+// not be run at all. A file whose check kills or hangs the helper is refused, and the helper is
+// run again for the files after it.
+bool examine_apart(const std::filesystem::path& helper,
+                   const std::vector<std::filesystem::path>& files, std::vector<Verdict>& verdicts,
+                   std::string& failure) {
+  verdicts.assign(files.size(), Verdict{});
+  std::size_t from = 0;
+  while (from < files.size()) {
+    std::size_t next = from;
+    const HelperRun run = run_helper(helper, files, from, verdicts, next, failure);
+    if (run == HelperRun::not_started) return false;
+    if (run == HelperRun::finished) break;
+    Verdict& culprit = verdicts[next];
+    culprit.note = {ScanNote::Kind::refused, files[next],
+                    files[next].string() + ": refused: checking its entry point " + failure};
+    from = next + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+void use_examine_helper(std::filesystem::path executable) {
+  examine_helper() = std::move(executable);
+}
+
+int examine_main(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    ScanNote note;
+    const std::filesystem::path file = argv[i];
+    nlohmann::json line = {{"file", file.string()}};
+    if (auto lib = Scanner::load(file, note)) {
+      line["name"] = lib->name();
+    } else {
+      line["kind"] = note.kind == ScanNote::Kind::skipped ? "skipped" : "refused";
+      line["message"] = note.message;
+    }
+    const std::string text = line.dump() + "\n";
+    for (std::size_t done = 0; done < text.size();) {
+      const ssize_t n = ::write(kVerdictFd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return 1;
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  return 0;
+}
+
 ScanResult scan(const std::vector<std::filesystem::path>& directories,
-                const std::vector<std::shared_ptr<PluginLibrary>>& already) {
+                const std::vector<std::shared_ptr<PluginLibrary>>& already,
+                const std::set<std::string>* wanted) {
   ScanResult result;
   std::map<std::string, std::filesystem::path> taken;
   std::set<std::filesystem::path> loaded_files;
@@ -214,39 +387,76 @@ ScanResult scan(const std::vector<std::filesystem::path>& directories,
     taken.emplace(lib->name(), lib->path());
     loaded_files.insert(std::filesystem::weakly_canonical(lib->path()));
   }
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
   for (const auto& dir : directories) {
-    std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) {
       result.notes.push_back({ScanNote::Kind::skipped, dir,
                               dir.string() + ": skipped: plugin directory does not exist"});
       continue;
     }
-    std::vector<std::filesystem::path> files;
+    std::vector<std::filesystem::path> in_dir;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
       const auto name = entry.path().filename().string();
       const bool is_so =
           name.size() > 3 && (name.ends_with(".so") || name.find(".so.") != std::string::npos);
-      if (is_so && entry.is_regular_file(ec)) files.push_back(entry.path());
+      if (is_so && entry.is_regular_file(ec) &&
+          !loaded_files.count(std::filesystem::weakly_canonical(entry.path(), ec)))
+        in_dir.push_back(entry.path());
     }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
-      if (loaded_files.count(std::filesystem::weakly_canonical(file, ec))) continue;
-      ScanNote note;
-      auto lib = Scanner::load(file, note);
+    std::sort(in_dir.begin(), in_dir.end());
+    files.insert(files.end(), in_dir.begin(), in_dir.end());
+  }
+
+  std::vector<Verdict> verdicts;
+  bool apart = wanted != nullptr && !examine_helper().empty();
+  if (apart) {
+    std::string failure;
+    apart = examine_apart(examine_helper(), files, verdicts, failure);
+    if (!apart)
+      log::host()->warn("plugin scan: {}; checking the plugins in this process instead", failure);
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::filesystem::path& file = files[i];
+    // The same file reached through a second directory (a symlink) counts once.
+    const auto canonical = std::filesystem::weakly_canonical(file, ec);
+    if (loaded_files.count(canonical)) continue;
+    ScanNote note;
+    std::shared_ptr<PluginLibrary> lib;
+    std::string name;
+    if (apart) {
+      if (!verdicts[i].accepted) {
+        result.notes.push_back(std::move(verdicts[i].note));
+        continue;
+      }
+      name = verdicts[i].name;
+    } else {
+      lib = Scanner::load(file, note);
       if (!lib) {
         result.notes.push_back(std::move(note));
         continue;
       }
-      auto [it, inserted] = taken.emplace(lib->name(), file);
-      if (!inserted) {
-        result.notes.push_back({ScanNote::Kind::refused, file,
-                                file.string() + ": refused: plugin name \"" + lib->name() +
-                                    "\" is already provided by " + it->second.string()});
+      name = lib->name();
+    }
+    auto [it, inserted] = taken.emplace(name, file);
+    if (!inserted) {
+      result.notes.push_back({ScanNote::Kind::refused, file,
+                              file.string() + ": refused: plugin name \"" + name +
+                                  "\" is already provided by " + it->second.string()});
+      continue;
+    }
+    loaded_files.insert(canonical);
+    result.names.push_back(name);
+    if (apart) {
+      if (!wanted->count(name)) continue;  // known by name; its library stays out
+      lib = Scanner::load(file, note);
+      if (!lib) {
+        result.notes.push_back(std::move(note));
+        result.names.pop_back();
         continue;
       }
-      loaded_files.insert(std::filesystem::weakly_canonical(file, ec));
-      result.libraries.push_back(std::move(lib));
     }
+    result.libraries.push_back(std::move(lib));
   }
   return result;
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,14 +83,31 @@ struct ScanNote {
 struct ScanResult {
   std::vector<std::shared_ptr<PluginLibrary>> libraries;  // sorted by directory order, then name
   std::vector<ScanNote> notes;
+  // The name of every plugin the scan accepted, loaded here or not (see `wanted` below), in the
+  // order of `libraries`; not the names of `already`.
+  std::vector<std::string> names;
 };
 
-// Loads and checks every `*.so` in the directories (not recursive). A missing directory is a
-// note, not a failure. Two plugins with one name: the first found wins, the second is refused.
-// `already` lists libraries loaded before (a reload): their names count as taken and their files
-// are not loaded twice.
+// Checks every `*.so` in the directories (not recursive). A missing directory is a note, not a
+// failure. Two plugins with one name: the first found wins, the second is refused. `already`
+// lists libraries loaded before (a reload): their names count as taken and their files are not
+// loaded twice.
+// Without `wanted`, or without an examine helper (use_examine_helper), every plugin is loaded
+// here. With both, each file is first checked in the helper process, and only the plugins named
+// in `wanted` are loaded into this one: the others' libraries, and what they pull in (libssl,
+// libpq), never map into the daemon, and an entry point that crashes or hangs is refused instead
+// of taking the daemon down.
 ScanResult scan(const std::vector<std::filesystem::path>& directories,
-                const std::vector<std::shared_ptr<PluginLibrary>>& already = {});
+                const std::vector<std::shared_ptr<PluginLibrary>>& already = {},
+                const std::set<std::string>* wanted = nullptr);
+
+// The examine helper: this executable run as `EXE __examine-plugins FILE...` checks each file as
+// scan() does and writes one JSON line per file to file descriptor 3. The vigil executable's
+// main() hands such a command line to examine_main() and names itself with use_examine_helper().
+inline constexpr const char* kExamineCommand = "__examine-plugins";
+int examine_main(int argc, char** argv);
+// Thread-safety: call once, before any scan.
+void use_examine_helper(std::filesystem::path executable);
 
 // Loads and checks a single file (used by scan and tests).
 std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file, ScanNote& note);

@@ -8,6 +8,7 @@
  *                        2 hang: collect() sleeps for the "hang" option (default 1h)
  *   TEST_ABI_VERSION     overrides the declared ABI version (another major)
  *   TEST_NO_ENTRY        leaves out the entry point: a .so that is not a Vigil plugin
+ *   TEST_ENTRY_CRASH     the entry point dies of SIGSEGV, as a broken plugin might
  *
  * Built against tests/abi/sdk-1.0/ it is also the "plugin from an older SDK minor".
  * It must stay C99 and use nothing but the ABI header, like a third-party plugin would.
@@ -109,7 +110,13 @@ static const vigil_plugin_desc test_desc = {sizeof(vigil_plugin_desc),
                                             NULL,
                                             NULL};
 
-#ifndef TEST_NO_ENTRY
+#if defined(TEST_ENTRY_CRASH)
+#include <signal.h>
+VIGIL_EXPORT const vigil_plugin_desc* vigil_plugin_entry(void) {
+  raise(SIGSEGV);
+  return &test_desc;
+}
+#elif !defined(TEST_NO_ENTRY)
 VIGIL_EXPORT const vigil_plugin_desc* vigil_plugin_entry(void) {
   return &test_desc;
 }
