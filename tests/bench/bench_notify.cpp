@@ -11,18 +11,16 @@
 //
 // Usage: bench_notify VIGIL_BINARY PLUGIN_DIR [runs]. Prints medians over `runs` (default 3).
 // It never decides pass/fail; tests/bench/run.sh quotes it.
+#include <utility>
+
 #include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,25 +30,21 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/http_test_server.hpp"
+
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using asio::ip::tcp;
 using nlohmann::json;
+using vigil::testing::always;
+using vigil::testing::HttpTestServer;
+using vigil::testing::Reply;
 using namespace std::chrono_literals;
 
 namespace {
-
-int64_t wall_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "2026-11-23T10:00:00.123Z" as microseconds since the epoch.
 int64_t parse_rfc3339_us(const std::string& text) {
@@ -72,93 +66,22 @@ struct Receipt {
   int64_t received_us = 0;
 };
 
-// A webhook receiver on 127.0.0.1: one thread per connection (curl keeps one alive per lane).
-// `hang` accepts and reads requests but never answers, like a receiver that stopped responding.
-class Receiver {
- public:
-  explicit Receiver(bool hang) : hang_(hang), acceptor_(io_, tcp::endpoint(tcp::v4(), 0)) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] { accept_loop(); });
+// The alerts a receiver got, with when each request had arrived (on the wall clock, to compare
+// with startsAt).
+std::vector<Receipt> receipts(const HttpTestServer& receiver) {
+  std::vector<Receipt> out;
+  for (const auto& r : receiver.requests()) {
+    const auto body = r.json();
+    if (body.is_discarded()) continue;
+    const int64_t received_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(r.arrived_wall.time_since_epoch())
+            .count();
+    for (const auto& a : body.value("alerts", json::array()))
+      out.push_back(
+          {a["labels"].value("i", ""), parse_rfc3339_us(a.value("startsAt", "")), received_us});
   }
-  ~Receiver() {
-    stopping_ = true;
-    boost::system::error_code ec;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes the blocked accept()
-    acceptor_.close(ec);
-    {
-      std::lock_guard lock(mutex_);
-      for (auto& s : sockets_) s->shutdown(tcp::socket::shutdown_both, ec);
-    }
-    if (thread_.joinable()) thread_.join();
-    for (auto& t : connections_)
-      if (t.joinable()) t.join();
-  }
-  uint16_t port() const { return port_; }
-  std::vector<Receipt> receipts() const {
-    std::lock_guard lock(mutex_);
-    return receipts_;
-  }
-  size_t count() const {
-    std::lock_guard lock(mutex_);
-    return receipts_.size();
-  }
-  void clear() {
-    std::lock_guard lock(mutex_);
-    receipts_.clear();
-  }
-
- private:
-  void accept_loop() {
-    while (!stopping_) {
-      auto socket = std::make_shared<tcp::socket>(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(*socket, ec);
-      if (ec) return;
-      std::lock_guard lock(mutex_);
-      sockets_.push_back(socket);
-      connections_.emplace_back([this, socket] { serve(*socket); });
-    }
-  }
-  void serve(tcp::socket& socket) {
-    beast::flat_buffer buffer;
-    while (!stopping_) {
-      http::request<http::string_body> request;
-      boost::system::error_code ec;
-      http::read(socket, buffer, request, ec);
-      if (ec) return;
-      const int64_t now = wall_us();
-      if (hang_) {
-        while (!stopping_) std::this_thread::sleep_for(10ms);
-        return;
-      }
-      auto body = json::parse(request.body(), nullptr, false);
-      if (!body.is_discarded()) {
-        std::lock_guard lock(mutex_);
-        for (const auto& a : body.value("alerts", json::array()))
-          receipts_.push_back(
-              {a["labels"].value("i", ""), parse_rfc3339_us(a.value("startsAt", "")), now});
-      }
-      http::response<http::string_body> response{http::status::ok, request.version()};
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "ok";
-      response.keep_alive(request.keep_alive());
-      response.prepare_payload();
-      http::write(socket, response, ec);
-      if (ec || !request.keep_alive()) return;
-    }
-  }
-
-  bool hang_;
-  asio::io_context io_;
-  tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<tcp::socket>> sockets_;
-  std::vector<std::thread> connections_;
-  std::vector<Receipt> receipts_;
-};
+  return out;
+}
 
 uint16_t free_port() {
   asio::io_context io;
@@ -270,24 +193,16 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return done();
-}
-
 // One alert at a time: the median of (received - startsAt) in milliseconds over `alerts`.
 // With `second`, every alert also goes to a second receiver, which answers or (`hangs`) never
 // does.
 double latency_run(const std::string& binary, const std::string& plugin_dir, bool second,
                    bool hangs, size_t alerts) {
   Setup setup;
-  Receiver hook(false);
-  std::unique_ptr<Receiver> other;
-  if (second) other = std::make_unique<Receiver>(hangs);
+  HttpTestServer hook(always(Reply{200, "ok"}));
+  std::unique_ptr<HttpTestServer> other;
+  if (second)
+    other = std::make_unique<HttpTestServer>(always(hangs ? Reply::never() : Reply{200, "ok"}));
   setup.signals(alerts, 0);
   setup.write(plugin_dir, hook.port(), other ? other->port() : 0);
   Vigil vigil(binary, setup.config, setup.log);
@@ -295,13 +210,14 @@ double latency_run(const std::string& binary, const std::string& plugin_dir, boo
   std::vector<double> ms;
   for (size_t k = 1; k <= alerts; ++k) {
     setup.signals(alerts, k);
-    if (!wait_until([&] { return hook.count() >= k; }, 10s)) {
+    // One group per alert (group_by i): the k-th request carries the k-th alert.
+    if (!hook.wait_for_requests(k, 10s)) {
       std::cerr << "latency: alert " << k << " never arrived; vigil's log: " << setup.log << "\n";
       break;
     }
     std::this_thread::sleep_for(20ms);
   }
-  for (const auto& r : hook.receipts())
+  for (const auto& r : receipts(hook))
     if (r.starts_us > 0) ms.push_back((r.received_us - r.starts_us) / 1000.0);
   return median(ms);
 }
@@ -309,22 +225,22 @@ double latency_run(const std::string& binary, const std::string& plugin_dir, boo
 // `alerts` fire in one evaluation: notifications per second from first to last received.
 double throughput_run(const std::string& binary, const std::string& plugin_dir, size_t alerts) {
   Setup setup;
-  Receiver hook(false);
+  HttpTestServer hook(always(Reply{200, "ok"}));
   setup.signals(alerts, 0);
   setup.write(plugin_dir, hook.port(), 0);
   Vigil vigil(binary, setup.config, setup.log);
   std::this_thread::sleep_for(1500ms);
   setup.signals(alerts, alerts);
-  if (!wait_until([&] { return hook.count() >= alerts; }, 120s))
+  if (!hook.wait_for_requests(alerts, 120s))  // one request per alert, as above
     std::cerr << "throughput: " << hook.count() << " of " << alerts << " arrived\n";
-  auto receipts = hook.receipts();
-  if (receipts.size() < 2) return 0;
-  int64_t first = receipts.front().received_us, last = first;
-  for (const auto& r : receipts) {
+  const auto got = receipts(hook);
+  if (got.size() < 2) return 0;
+  int64_t first = got.front().received_us, last = first;
+  for (const auto& r : got) {
     first = std::min(first, r.received_us);
     last = std::max(last, r.received_us);
   }
-  return (receipts.size() - 1) / ((last - first) / 1e6);
+  return (got.size() - 1) / ((last - first) / 1e6);
 }
 
 }  // namespace

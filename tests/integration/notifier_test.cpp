@@ -1,13 +1,14 @@
 // Notifications through the real binary when receivers misbehave: `vigil run` with a textfile
 // collector, Lua rules and the real notifier_webhook plugin POSTing to receivers this test
-// serves on loopback (capture_server.hpp). Each case is something a user of the notifiers relies
+// serves on loopback (HttpTestServer). Each case is something a user of the notifiers relies
 // on: a receiver that was down gets everything once it is back, and nothing twice; a 400 is not
 // retried and goes to the fallback; a 429's Retry-After is waited for; a receiver slower than the
 // timeout is retried with the same idempotency key; a hanging receiver does not delay another;
 // an acknowledgement and the resolve reach the receiver.
 // Every wait is a bounded poll, and the receivers and the process stop when a check fails.
-#include "capture_server.hpp"
 #include "harness.hpp"
+#include "loopback.hpp"
+#include "support/http_test_server.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -20,12 +21,13 @@
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-using vigil::testing::CapturedRequest;
-using vigil::testing::CaptureServer;
+using vigil::testing::always;
 using vigil::testing::http_request;
+using vigil::testing::HttpTestServer;
 using vigil::testing::make_temp_dir;
 using vigil::testing::Reply;
 using vigil::testing::sample_value;
+using vigil::testing::SeenRequest;
 using vigil::testing::VigilProcess;
 
 namespace {
@@ -111,7 +113,14 @@ json webhook(const std::string& name, const std::string& url,
           {"delivery", delivery}};
 }
 
-std::string alertname(const CapturedRequest& r) {
+// A receiver's answers: `first`, one request each in order, then 200 to every later one.
+vigil::testing::Handler first_then_ok(std::vector<Reply> first) {
+  return [first = std::move(first), next = size_t{0}](const SeenRequest&) mutable {
+    return next < first.size() ? first[next++] : Reply{};
+  };
+}
+
+std::string alertname(const SeenRequest& r) {
   auto body = r.json();
   if (body.is_discarded()) return "";
   return body["commonLabels"].value("alertname", "");
@@ -122,7 +131,7 @@ std::string ack_author(const json& acknowledged) {
   return acknowledged.is_object() ? acknowledged.value("author", "") : "";
 }
 
-int attempt(const CapturedRequest& r) {
+int attempt(const SeenRequest& r) {
   const auto value = r.header("x-vigil-attempt");
   return value.empty() ? 0 : std::stoi(value);
 }
@@ -132,7 +141,7 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
 }
 
 // What the receiver saw, for the report of a failed check.
-std::string describe(const std::vector<CapturedRequest>& requests) {
+std::string describe(const std::vector<SeenRequest>& requests) {
   std::string text;
   for (const auto& r : requests)
     text += r.method + " " + r.target + " key=" + r.header("idempotency-key") +
@@ -177,7 +186,7 @@ TEST_CASE("notifier: a receiver that was down gets every due notification once w
   NotifierSetup setup;
   setup.set("signal_a 1\nsignal_b 0\n");
   // Nothing listens on the webhook's port yet: every attempt is refused and retried.
-  const uint16_t receiver_port = CaptureServer::free_port();
+  const auto receiver_port = static_cast<uint16_t>(vigil::testing::free_port());
   const std::string url = "http://127.0.0.1:" + std::to_string(receiver_port) + "/hook";
   VigilProcess vigil(setup.config(R"(
     rule { name = "FirstHigh", expr = "signal_a", above = 0.5 }
@@ -192,8 +201,8 @@ TEST_CASE("notifier: a receiver that was down gets every due notification once w
   setup.set("signal_a 1\nsignal_b 1\n");
   REQUIRE(wait_for_log_count(vigil, "failed (attempt 1:", failed_first_attempts + 1, 10s));
 
-  CaptureServer receiver(receiver_port);
-  auto both_arrived = [](const std::vector<CapturedRequest>& seen) {
+  HttpTestServer receiver(always(Reply{}), receiver_port);
+  auto both_arrived = [](const std::vector<SeenRequest>& seen) {
     bool first = false, second = false;
     for (const auto& r : seen) {
       first = first || alertname(r) == "FirstHigh";
@@ -230,8 +239,7 @@ TEST_CASE("notifier: a receiver that was down gets every due notification once w
 TEST_CASE("notifier: a 400 is not retried and goes to the fallback receiver and the metrics") {
   NotifierSetup setup;
   setup.set("signal_level 0.95\n");
-  CaptureServer receiver;
-  receiver.set_reply(Reply::with_status(400));
+  HttpTestServer receiver(always(Reply{400}));
   VigilProcess vigil(setup.config(R"(
     rule { name = "SignalHigh", expr = "signal_level", above = 0.9 }
     route { receiver = "hook", group_wait = "0s", group_interval = "1s", group_by = { "alertname" } }
@@ -240,7 +248,7 @@ TEST_CASE("notifier: a 400 is not retried and goes to the fallback receiver and 
                                    setup.log_notifier(),
                                    {{"plugin", "exporter_prometheus"}, {"name", "prometheus"}}}));
   REQUIRE(vigil.port() != 0);
-  REQUIRE(receiver.wait_for_count(1, 10s));
+  REQUIRE(receiver.wait_for_requests(1, 10s));
   const std::string key = receiver.requests().front().header("idempotency-key");
 
   // The fallback notifier_log instance writes the same notification, under its own key.
@@ -276,15 +284,16 @@ TEST_CASE("notifier: a 400 is not retried and goes to the fallback receiver and 
 TEST_CASE("notifier: a 429 with Retry-After 2 is tried again no sooner than 2 s later") {
   NotifierSetup setup;
   setup.set("signal_level 0.95\n");
-  CaptureServer receiver;
-  receiver.queue_replies({Reply::with_status(429, "2")});  // then 200
+  Reply busy{429};
+  busy.headers["Retry-After"] = "2";
+  HttpTestServer receiver(first_then_ok({busy}));
   VigilProcess vigil(setup.config(R"(
     rule { name = "SignalHigh", expr = "signal_level", above = 0.9 }
     route { receiver = "hook", group_wait = "0s", group_interval = "1s", group_by = { "alertname" } }
   )",
                                   {webhook("hook", receiver.url("/hook"))}));
   REQUIRE(vigil.port() != 0);
-  REQUIRE(receiver.wait_for_count(2, 10s));
+  REQUIRE(receiver.wait_for_requests(2, 10s));
   std::this_thread::sleep_for(1s);  // time for any further attempt to show up
   const auto seen = receiver.requests();
   INFO(describe(seen));
@@ -301,16 +310,15 @@ TEST_CASE("notifier: a 429 with Retry-After 2 is tried again no sooner than 2 s 
 TEST_CASE("notifier: a receiver slower than the timeout is retried with the same key") {
   NotifierSetup setup;
   setup.set("signal_level 0.95\n");
-  CaptureServer receiver;
   // The first answer would come after 2.5 s, past the plugin's 1 s timeout; then it is fast.
-  receiver.queue_replies({Reply::after(2500ms)});
+  HttpTestServer receiver(first_then_ok({Reply::after(2500ms)}));
   VigilProcess vigil(setup.config(R"(
     rule { name = "SignalHigh", expr = "signal_level", above = 0.9 }
     route { receiver = "hook", group_wait = "0s", group_interval = "1s", group_by = { "alertname" } }
   )",
                                   {webhook("hook", receiver.url("/hook"), "1s", "3s")}));
   REQUIRE(vigil.port() != 0);
-  REQUIRE(receiver.wait_for_count(2, 10s));
+  REQUIRE(receiver.wait_for_requests(2, 10s));
   REQUIRE(vigil.wait_for_log("to receiver hook failed (attempt 1:", 5s));
   std::this_thread::sleep_for(2s);  // past the slow answer: time for any further attempt
   const auto seen = receiver.requests();
@@ -336,9 +344,8 @@ TEST_CASE("notifier: a hanging receiver does not delay another receiver") {
     setup.set(text);
   };
   signals(0);
-  CaptureServer fast;
-  CaptureServer hanging;
-  hanging.set_reply(Reply::never());
+  HttpTestServer fast(always(Reply{}));
+  HttpTestServer hanging(always(Reply::never()));
   VigilProcess vigil(setup.config(R"(
     rule { name = "Fleet", expr = "fleet_signal", above = 0.5 }
     route { receiver = "fast", group_by = { "i" }, group_wait = "0s", group_interval = "1h",
@@ -350,7 +357,7 @@ TEST_CASE("notifier: a hanging receiver does not delay another receiver") {
   REQUIRE(vigil.port() != 0);
   REQUIRE(vigil.wait_for_status("/health/ready", 200, 10s));
 
-  auto has_alert = [](const std::vector<CapturedRequest>& seen, int i) {
+  auto has_alert = [](const std::vector<SeenRequest>& seen, int i) {
     for (const auto& r : seen) {
       const auto body = r.json();
       if (body.is_discarded()) continue;
@@ -366,7 +373,7 @@ TEST_CASE("notifier: a hanging receiver does not delay another receiver") {
     INFO("alert " << k);
     REQUIRE(fast.wait_until([&](const auto& seen) { return has_alert(seen, k); }, 5s));
     CHECK(seconds_between(changed, Clock::now()) < 2.0);
-    if (k == 1) REQUIRE(hanging.wait_for_count(1, 5s));
+    if (k == 1) REQUIRE(hanging.wait_for_requests(1, 5s));
   }
   // The hanging receiver still holds its first request and has not answered it.
   INFO(describe(hanging.requests()));
@@ -380,7 +387,7 @@ TEST_CASE("notifier: a hanging receiver does not delay another receiver") {
 TEST_CASE("notifier: an acknowledgement and the resolve reach the receiver") {
   NotifierSetup setup;
   setup.set("signal_level 0.95\n");
-  CaptureServer receiver;
+  HttpTestServer receiver(always(Reply{}));
   VigilProcess vigil(setup.config(R"(
     rule { name = "SignalHigh", expr = "signal_level", above = 0.9 }
     route { receiver = "hook", group_wait = "0s", group_interval = "1s", group_by = { "alertname" } }
@@ -388,7 +395,7 @@ TEST_CASE("notifier: an acknowledgement and the resolve reach the receiver") {
                                   {webhook("hook", receiver.url("/hook"))}));
   const uint16_t port = vigil.port();
   REQUIRE(port != 0);
-  REQUIRE(receiver.wait_for_count(1, 10s));
+  REQUIRE(receiver.wait_for_requests(1, 10s));
   const auto fired = receiver.requests().front().json();
   REQUIRE_FALSE(fired.is_discarded());
   CHECK(fired["status"] == "firing");
@@ -402,7 +409,7 @@ TEST_CASE("notifier: an acknowledgement and the resolve reach the receiver") {
       json{{"fingerprint", fingerprint}, {"author", "alice"}, {"comment", "on it"}}.dump());
   INFO(acked.body);
   REQUIRE(acked.status == 200);
-  REQUIRE(receiver.wait_for_count(2, 5s));
+  REQUIRE(receiver.wait_for_requests(2, 5s));
   const auto second = receiver.requests()[1];
   INFO(describe(receiver.requests()));
   // Told at once, not at the next repeat: firing still, with who took it.
