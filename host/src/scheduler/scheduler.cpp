@@ -9,9 +9,10 @@
 // Wake-ups are the idle cost of the host (tens of microseconds each on a small VM), so:
 // - tasks with the same interval share one random phase, and the timer wakes once per tick for
 //   all of them, not once per task;
-// - one worker is woken per tick and takes the due runs one after another; a second one is woken
-//   only when a run has waited kBusyGrace behind a call that is still going, so a tick of short
-//   collects costs two wake-ups (timer and one worker), not one per task;
+// - one worker is woken per tick and takes the due runs one after another; only when the call in
+//   progress has lasted kBusyGrace does every run still waiting get a worker of its own, so a
+//   tick of short collects costs two wake-ups (timer and one worker), not one per task, and a
+//   hung call delays the others by about kBusyGrace;
 // - the timer sleeps in a timerfd that any thread re-arms under the state lock, so a worker can
 //   move the timer's next wake-up (a call returned before its timeout; the ready queue drained)
 //   without waking it. The timer never wakes for the timeout of a call that already returned.
@@ -179,15 +180,15 @@ bool stale(const State& state, const Entry& entry) {
 }
 
 // Caller holds state.mutex. When the timer must next look: the first meaningful entry of the
-// timeline, and, while due runs wait with no notified worker on its way, the moment the next
-// call in progress has been running for kBusyGrace (dispatch() then wakes another worker or
-// starts a replacement). Stale timeout entries at the front are dropped here, so no thread ever
+// timeline, and, while more runs wait than notified workers are on their way, the moment the
+// next call in progress has been running for kBusyGrace (dispatch() then wakes more workers or
+// starts replacements). Stale timeout entries at the front are dropped here, so no thread ever
 // wakes for them.
 TimePoint next_wake(State& state) {
   if (state.stopping || !state.retired.empty()) return TimePoint::min();
   while (!state.timeline.empty() && stale(state, state.timeline.top())) state.timeline.pop();
   TimePoint wake = state.timeline.empty() ? TimePoint::max() : state.timeline.top().at;
-  if (!state.ready.empty() && state.waking == 0) {
+  if (state.ready.size() > state.waking) {
     // Only calls still younger than kBusyGrace: the older ones were counted by dispatch() already
     // (waking for them again would spin while the pool is at its cap).
     const TimePoint now = Clock::now();
@@ -245,28 +246,41 @@ void enqueue(State& state, std::size_t index) {
   state.ready.push_back(index);
 }
 
-// Caller holds state->mutex. Makes sure someone takes the ready runs soon: a worker already
-// notified, or one in a call younger than kBusyGrace (it takes the next run when it returns, and
-// the timer looks again when that call turns kBusyGrace old). Otherwise it picks one idle worker
-// to wake (returns true: the caller notifies work_ready, after unlocking when it can, so the
-// woken worker does not block on the mutex at once), or, when every worker is in a call that
-// looks hung, starts replacements now instead of when those calls pass their timeout, up to the
-// pool's cap. Replacements retire once they are more than the pool needs (worker_main).
-[[nodiscard]] bool dispatch(const std::shared_ptr<State>& state, TimePoint now) {
-  if (state->ready.empty() || state->waking > 0) return false;
+// Caller holds state->mutex. Makes sure someone takes the ready runs soon, and returns how many
+// idle workers the caller must wake (notify work_ready, after unlocking when it can, so a woken
+// worker does not block on the mutex at once):
+// - a call younger than kBusyGrace is running: none; its worker takes the next run when it
+//   returns, and the timer looks again when that call turns kBusyGrace old;
+// - nothing is running (a new tick): one, which takes the runs one after another;
+// - every running call is older than kBusyGrace (slow or hung): one per waiting run, and when
+//   too few workers are idle, replacements start now instead of when those calls pass their
+//   timeout, up to the pool's cap. Replacements retire once they are more than the pool needs
+//   (worker_main).
+[[nodiscard]] std::size_t dispatch(const std::shared_ptr<State>& state, TimePoint now) {
+  if (state->ready.size() <= state->waking) return 0;
   const std::size_t stalled = stalled_workers(*state, now);
-  if (state->busy > stalled) return false;  // a fresh call will come back for it
-  if (state->idle > 0) {
+  if (state->busy > stalled) return 0;  // a fresh call will come back for them
+  const std::size_t available = state->idle - std::min(state->idle, state->waking);
+  if (stalled == 0) {
+    if (state->waking > 0 || available == 0) return 0;
     ++state->waking;
-    return true;
+    return 1;
   }
-  // Every worker is in a call that looks hung, or on its way to the queue already.
+  const std::size_t waiting = state->ready.size() - state->waking;
+  const std::size_t woken = std::min(waiting, available);
+  state->waking += woken;
+  // Workers not stuck in a call: idle (woken or not), just started, or retiring.
   const std::size_t fresh = state->live - stalled;
-  if (fresh >= state->target) return false;
-  std::size_t wanted = std::min(state->ready.size(), state->target - fresh);
-  while (wanted-- > 0 && state->live < state->cap)
-    if (!spawn_worker(state)) break;
-  return false;  // a new worker looks at the queue as it starts
+  if (woken < waiting && fresh < state->target) {
+    std::size_t wanted = std::min(waiting - woken, state->target - fresh);
+    while (wanted-- > 0 && state->live < state->cap)
+      if (!spawn_worker(state)) break;  // a new worker looks at the queue as it starts
+  }
+  return woken;
+}
+
+void wake(State& state, std::size_t workers) {
+  while (workers-- > 0) state.work_ready.notify_one();
 }
 
 void emit(State& state, std::vector<Event>& events) {
@@ -404,7 +418,7 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
   }
   --state->live;
   // A retiring worker may have been woken for a queued run: pass that wake-up on.
-  if (dispatch(state, Clock::now())) state->work_ready.notify_one();
+  wake(*state, dispatch(state, Clock::now()));
   if (auto slot = state->workers.find(id); slot != state->workers.end()) {
     state->retired.push_back(id);
     rearm(*state);  // at once: the timer joins retired threads
@@ -484,10 +498,10 @@ void timer_main(std::shared_ptr<State> state) {
       else
         on_timeout(state, next, events);
     }
-    const bool wake_worker = dispatch(state, now);
+    const std::size_t to_wake = dispatch(state, now);
     if (!events.empty()) {
       lock.unlock();
-      if (wake_worker) state->work_ready.notify_one();
+      wake(*state, to_wake);
       emit(*state, events);
       lock.lock();
       continue;
@@ -497,7 +511,7 @@ void timer_main(std::shared_ptr<State> state) {
     state->armed_at = TimePoint{};  // forces rearm() to set it: the expiry was just consumed
     rearm(*state);
     lock.unlock();
-    if (wake_worker) state->work_ready.notify_one();
+    wake(*state, to_wake);
     std::uint64_t expirations = 0;
     while (::read(state->timer_fd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
     }
@@ -586,7 +600,7 @@ void Scheduler::run_now(std::size_t task) {
     t.rerun_requested = true;
   } else if (!t.queued) {
     enqueue(*state_, task);
-    if (dispatch(state_, Clock::now())) state_->work_ready.notify_one();
+    wake(*state_, dispatch(state_, Clock::now()));
     rearm(*state_);  // the pool may be full of hung calls
   }
 }
