@@ -25,14 +25,6 @@ constexpr const char* kStatusCode = "vigil_http_check_status_code";
 constexpr const char* kDuration = "vigil_http_check_duration_seconds";
 constexpr const char* kCertExpiry = "vigil_http_check_cert_expiry_seconds";
 
-bool starts_with_nocase(const std::string& s, const char* prefix) {
-  std::size_t n = std::strlen(prefix);
-  if (s.size() < n) return false;
-  for (std::size_t i = 0; i < n; ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
-
 // An HTTP method is a token: letters, digits and a few symbols, never a space or line break.
 bool is_token(const std::string& s) {
   if (s.empty()) return false;
@@ -50,8 +42,7 @@ class HttpCheck final : public HealthCheck {
  public:
   Status configure(const Config& cfg) override {
     request_.url = cfg.string("url");
-    if (!starts_with_nocase(request_.url, "http://") &&
-        !starts_with_nocase(request_.url, "https://"))
+    if (!plugin_http::has_http_scheme(request_.url))
       return Status::invalid_argument("option \"url\": found \"" +
                                       plugin_http::redact_url(request_.url) +
                                       "\", expected an http:// or https:// URL");

@@ -61,10 +61,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool starts_with_nocase(const std::string& text, const char* prefix) {
-  return lower(text.substr(0, std::string(prefix).size())) == prefix;
-}
-
 void replace_all(std::string& text, const std::string& from, const std::string& to) {
   if (from.empty()) return;
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
@@ -79,7 +75,7 @@ class SlackNotifier final : public Notifier {
   Status configure(const Config& config) override {
     url_ = config.string("url");
     // Never quote the URL back: it is the webhook's credential.
-    if (!starts_with_nocase(url_, "https://") && !starts_with_nocase(url_, "http://"))
+    if (!plugin_http::has_http_scheme(url_))
       return Status::invalid_argument(
           "option \"url\": expected the Slack webhook's https:// URL, such as "
           "https://hooks.slack.com/services/T000/B000/XXXX (the value given is not repeated "
@@ -95,8 +91,7 @@ class SlackNotifier final : public Notifier {
     if (!emoji.empty() && (emoji.size() < 3 || emoji.front() != ':' || emoji.back() != ':'))
       return Status::invalid_argument("option \"icon_emoji\": found \"" + emoji +
                                       "\", expected an emoji code such as \":rotating_light:\"");
-    if (!options_.icon_url.empty() && !starts_with_nocase(options_.icon_url, "https://") &&
-        !starts_with_nocase(options_.icon_url, "http://"))
+    if (!options_.icon_url.empty() && !plugin_http::has_http_scheme(options_.icon_url))
       return Status::invalid_argument("option \"icon_url\": found \"" + options_.icon_url +
                                       "\", expected an http:// or https:// URL of an image");
     if (Status s = compile("title", config.string("title"), options_.title); !s.is_ok()) return s;

@@ -10,6 +10,8 @@
 // never log the password or the message at info level (a text may carry what the alert says,
 // and the log is read more widely than the pager), and configure() must do no network I/O.
 #include <vigil/sdk.hpp>
+
+#include <vigil/notification_context.hpp>
 #include <vigil/template.hpp>
 
 #include <nlohmann/json.hpp>
@@ -61,10 +63,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool starts_with_nocase(const std::string& text, const std::string& prefix) {
-  return lower(text.substr(0, prefix.size())) == prefix;
-}
-
 bool has_control_character(const std::string& s) {
   return std::any_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
@@ -83,7 +81,7 @@ class SmsNotifier final : public Notifier {
  public:
   Status configure(const Config& config) override {
     url_ = config.string("url");
-    if (!starts_with_nocase(url_, "http://") && !starts_with_nocase(url_, "https://"))
+    if (!plugin_http::has_http_scheme(url_))
       return Status::invalid_argument("option \"url\": found \"" + plugin_http::redact_url(url_) +
                                       "\", expected the gateway's http:// or https:// URL");
     const std::string format = config.string("format");
@@ -137,7 +135,7 @@ class SmsNotifier final : public Notifier {
                                  n.idempotency_key + ")");
     }
     const std::string message =
-        truncate_chars(trim(message_.render(template_context(n, payload))), max_length_);
+        truncate_chars(trim(message_.render(notification_context(n, payload))), max_length_);
     if (message.empty()) {
       // The template chose to say nothing for this notification (say, resolved ones).
       host().debug("the message renders empty for notification " + n.idempotency_key +

@@ -55,7 +55,7 @@ bool has_line_break(std::string_view s) {
 // The request's own mistakes, found before curl is involved, so the message names the field.
 std::string check_request(const Request& r) {
   if (r.url.empty()) return "the URL is empty; expected http://host[:port]/path or https://...";
-  if (!starts_with_nocase(r.url, "http://") && !starts_with_nocase(r.url, "https://"))
+  if (!has_http_scheme(r.url))
     return "unsupported URL \"" + redact_url(r.url) +
            "\"; expected one starting with http:// or https://";
   if (has_line_break(r.url) || r.url.find(' ') != std::string::npos)
@@ -182,6 +182,10 @@ const char* error_kind_name(ErrorKind kind) {
       return "transfer";
   }
   return "unknown";
+}
+
+bool has_http_scheme(std::string_view url) {
+  return starts_with_nocase(url, "http://") || starts_with_nocase(url, "https://");
 }
 
 std::string redact_url(std::string_view url) {

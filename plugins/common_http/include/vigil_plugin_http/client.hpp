@@ -155,6 +155,10 @@ class Client {
 // perform() on a Client of its own, for one-off requests.
 Result fetch(const Request& request);
 
+// True when `url` starts with http:// or https://, in any letter case: the URLs these plugins
+// take. Says nothing of the rest of the URL (check_request() does, before a request).
+bool has_http_scheme(std::string_view url);
+
 // The URL with the password of its user info replaced by "***" ("https://u:***@host/"), for
 // errors, logs and labels: they are shown to people who must not learn it from the config.
 std::string redact_url(std::string_view url);
