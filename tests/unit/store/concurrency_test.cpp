@@ -101,12 +101,16 @@ TEST_CASE("concurrent writers, a visitor and registrations keep every value righ
   }
 
   std::atomic<bool> done{false};
+  std::atomic<bool> visitor_started{false};
   std::atomic<int> failures{0};
   VisitChecks checks;
 
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
+      // A busy machine may start the visitor last: the writes wait for it, so they race with
+      // its walks instead of being over before the first one.
+      while (!visitor_started.load()) std::this_thread::yield();
       for (int k = 1; k <= kWrites; ++k) {
         if (store.write(ids[t][k % kSeriesPerThread], k, 0) != VIGIL_OK) failures++;
         if (store.observe(lat_series, (k % 4) + 0.5) != VIGIL_OK) failures++;
@@ -122,16 +126,18 @@ TEST_CASE("concurrent writers, a visitor and registrations keep every value righ
     });
   }
   std::thread visitor([&] {
-    while (!done.load()) {
+    visitor_started = true;
+    do {
       VisitState state{&checks, "", ""};
       vigil_store_visitor v{sizeof(vigil_store_visitor), check_family, check_series};
       store.visit(v, &state);
       checks.visits++;
       (void)store.live_series();
-    }
+    } while (!done.load());
   });
   std::vector<vigil_series_id> registered(kRegistrations);
   std::thread registrar([&] {
+    while (!visitor_started.load()) std::this_thread::yield();
     std::string err;
     for (int i = 0; i < kRegistrations; ++i) {
       char id[16];
