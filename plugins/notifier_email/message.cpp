@@ -2,6 +2,8 @@
 // the SDK's template language, like anything a user would configure instead.
 #include "message.hpp"
 
+#include <vigil/notification_context.hpp>
+
 #include <cctype>
 
 namespace vigil::notifier_email {
@@ -114,27 +116,7 @@ bool is_reserved_header(std::string_view name) {
 
 nlohmann::json template_context(const Notification& n, const nlohmann::json& payload) {
   using json = nlohmann::json;
-  json context = json::object();
-  if (payload.is_object())
-    for (auto it = payload.begin(); it != payload.end(); ++it) context[it.key()] = *it;
-  context["receiver"] = n.receiver;
-  context["status"] = n.status;
-  context["group_key"] = n.group_key;
-  context["idempotency_key"] = n.idempotency_key;
-  context["attempt"] = n.attempt;
-  context["escalation_step"] = n.escalation_step >= 0 ? json(n.escalation_step) : json(nullptr);
-
-  json firing = json::array(), resolved = json::array();
-  if (auto alerts = payload.find("alerts");
-      payload.is_object() && alerts != payload.end() && alerts->is_array()) {
-    for (const json& alert : *alerts) {
-      auto status = alert.is_object() ? alert.find("status") : alert.end();
-      bool is_resolved = alert.is_object() && status != alert.end() && *status == "resolved";
-      (is_resolved ? resolved : firing).push_back(alert);
-    }
-  }
-  context["firing"] = std::move(firing);
-  context["resolved"] = std::move(resolved);
+  json context = notification_context(n, payload);
 
   std::string values;
   if (auto labels = payload.is_object() ? payload.find("groupLabels") : payload.end();
@@ -159,7 +141,6 @@ nlohmann::json template_context(const Notification& n, const nlohmann::json& pay
     }
   }
   context["escalation"] = std::move(escalation);
-  context["payload"] = payload;
   return context;
 }
 

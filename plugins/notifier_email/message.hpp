@@ -43,12 +43,10 @@ struct MessageSpec {
 // Header fields the plugin writes itself, which option "headers" may not set (case-insensitive).
 bool is_reserved_header(std::string_view name);
 
-// What the templates see: the payload's fields at the top level (alerts, groupLabels,
-// commonLabels, externalURL, vigil, ...), then the notification's receiver, status, group_key,
-// idempotency_key, attempt and escalation_step (null without a policy), and what the payload
-// leaves a template to compute: "firing" and "resolved" (the alerts of each status),
-// "group_label_values" (the group labels' values in name order, joined by spaces),
-// "escalation" ({step, policy, iteration}, or null) and "payload" (the whole payload).
+// What the templates see: vigil::notification_context() (the payload's fields, the
+// notification's, "payload", "firing" and "resolved"), and for mail "group_label_values" (the
+// group labels' values in name order, joined by spaces) and "escalation" ({step, policy,
+// iteration}, or null).
 nlohmann::json template_context(const Notification& n, const nlohmann::json& payload);
 
 // One message as it leaves: its ids, its subject (for logs) and the bytes for DATA.

@@ -1,6 +1,8 @@
 // The JSON line and the template context of one notification; see log_record.hpp.
 #include "log_record.hpp"
 
+#include <vigil/notification_context.hpp>
+
 #include <time.h>
 
 #include <cstdio>
@@ -64,11 +66,8 @@ std::string json_line(const Notification& n, const std::string& time,
 
 nlohmann::json template_context(const Notification& n, const std::string& time,
                                 const nlohmann::ordered_json& payload) {
-  nlohmann::json context = nlohmann::json::object();
-  if (payload.is_object())
-    for (auto it = payload.begin(); it != payload.end(); ++it) context[it.key()] = *it;
-  put_fields(context, n, time);
-  context["payload"] = payload;
+  nlohmann::json context = notification_context(n, payload);
+  context["time"] = time;
   return context;
 }
 

@@ -25,8 +25,8 @@ bool parse_payload(const Notification& n, nlohmann::ordered_json& payload, std::
 std::string json_line(const Notification& n, const std::string& time,
                       const nlohmann::ordered_json& payload);
 
-// What a template sees: the payload's own fields at the top level (so {{#each alerts}} works
-// as in every notifier), then the line's fields over them, and the whole payload as "payload".
+// What a template sees: vigil::notification_context(), which every notifier uses, and the
+// line's "time".
 nlohmann::json template_context(const Notification& n, const std::string& time,
                                 const nlohmann::ordered_json& payload);
 

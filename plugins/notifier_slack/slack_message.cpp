@@ -1,6 +1,8 @@
 // The Slack message of one notification; see slack_message.hpp.
 #include "slack_message.hpp"
 
+#include <vigil/notification_context.hpp>
+
 #include <cctype>
 #include <utility>
 
@@ -206,26 +208,6 @@ std::string check_color(const std::string& color) {
          "\", expected a colour such as \"#E01E5A\" (or good, warning, danger)";
 }
 
-json template_context(const Notification& n, const json& payload) {
-  json context = json::object();
-  if (payload.is_object())
-    for (auto it = payload.begin(); it != payload.end(); ++it) context[it.key()] = *it;
-  context["idempotency_key"] = n.idempotency_key;
-  context["receiver"] = n.receiver;
-  context["status"] = n.status;
-  context["group_key"] = n.group_key;
-  context["escalation_step"] = n.escalation_step >= 0 ? json(n.escalation_step) : json(nullptr);
-  context["attempt"] = n.attempt;
-  context["payload"] = payload;
-  json firing = json::array(), resolved = json::array();
-  const json& alerts = field(payload, "alerts");
-  if (alerts.is_array())
-    for (const json& alert : alerts) (is_resolved(alert) ? resolved : firing).push_back(alert);
-  context["firing"] = std::move(firing);
-  context["resolved"] = std::move(resolved);
-  return context;
-}
-
 std::string escape_mrkdwn(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -258,7 +240,7 @@ std::string truncate_chars(std::string text, size_t max_chars, bool mrkdwn) {
 
 ordered_json build_message(const MessageOptions& options, const Notification& n,
                            const json& payload, std::vector<std::string>& warnings) {
-  const json context = template_context(n, payload);
+  const json context = notification_context(n, payload);
   const json escaped = escape_strings(context);
 
   // The header is plain text: one line, as the template wrote it.

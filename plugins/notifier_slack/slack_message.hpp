@@ -59,12 +59,6 @@ std::map<std::string, std::string> default_colors();
 // "" when `color` is something Slack draws (#RGB, #RRGGBB, good, warning, danger); else why not.
 std::string check_color(const std::string& color);
 
-// What templates see: the payload's own fields at the top level (so {{#each alerts}} works as in
-// every notifier), the notification's fields over them (idempotency_key, receiver, status,
-// group_key, escalation_step (null without a policy), attempt), the whole payload as "payload",
-// and the alerts split by their status as "firing" and "resolved".
-nlohmann::json template_context(const Notification& n, const nlohmann::json& payload);
-
 // `text` with & < > written as Slack's entities, so it shows as written inside mrkdwn.
 std::string escape_mrkdwn(std::string_view text);
 

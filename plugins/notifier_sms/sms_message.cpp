@@ -16,30 +16,6 @@ bool is_continuation(char c) {
 
 }  // namespace
 
-json template_context(const Notification& n, const json& payload) {
-  json context = json::object();
-  if (payload.is_object())
-    for (auto it = payload.begin(); it != payload.end(); ++it) context[it.key()] = *it;
-  context["idempotency_key"] = n.idempotency_key;
-  context["receiver"] = n.receiver;
-  context["status"] = n.status;
-  context["group_key"] = n.group_key;
-  context["escalation_step"] = n.escalation_step >= 0 ? json(n.escalation_step) : json(nullptr);
-  context["attempt"] = n.attempt;
-  context["payload"] = payload;
-  json firing = json::array(), resolved = json::array();
-  if (payload.is_object() && payload.contains("alerts") && payload["alerts"].is_array()) {
-    for (const json& alert : payload["alerts"]) {
-      const bool is_resolved =
-          alert.is_object() && alert.contains("status") && alert["status"] == "resolved";
-      (is_resolved ? resolved : firing).push_back(alert);
-    }
-  }
-  context["firing"] = std::move(firing);
-  context["resolved"] = std::move(resolved);
-  return context;
-}
-
 size_t char_count(std::string_view text) {
   size_t n = 0;
   for (char c : text)

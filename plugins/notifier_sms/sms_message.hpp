@@ -20,12 +20,6 @@
 
 namespace vigil::notifier_sms {
 
-// What templates see: the payload's own fields at the top level (so {{#each alerts}} works as in
-// every notifier), the notification's fields over them (idempotency_key, receiver, status,
-// group_key, escalation_step (null without a policy), attempt), the whole payload as "payload",
-// and the alerts split by their status as "firing" and "resolved".
-nlohmann::json template_context(const Notification& n, const nlohmann::json& payload);
-
 // How many characters (Unicode code points) `text` holds; a stray byte counts as one.
 size_t char_count(std::string_view text);
 
