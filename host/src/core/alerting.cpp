@@ -2,6 +2,7 @@
 #include "core/alerting.hpp"
 
 #include "http/server.hpp"
+#include "log/logging.hpp"
 #include "rules/rule_set.hpp"
 
 #include <spdlog/spdlog.h>
@@ -234,7 +235,10 @@ bool AlertingService::start(const config::HostConfig& config, std::string& error
   delivery_->start();
   spdlog::info("alerting: {} rules, state in {} ({} alerts restored, {} notifications queued)",
                runner_->rules().size(), file, snapshot.alerts.size(), db_->depth());
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    vigil::log::name_this_thread("vigil-rules");
+    loop();
+  });
   return true;
 }
 

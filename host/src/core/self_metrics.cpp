@@ -4,15 +4,39 @@
 
 #include "log/logging.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
 
 namespace vigil::core {
 namespace {
+
+// Open descriptors, from an open /proc/self/fd: Linux 6.2 and later give the count as the
+// directory's size; older kernels list it. -1 when neither works.
+long count_open_fds(int fd_dir) {
+  if (fd_dir < 0) return -1;
+  struct stat info {};
+  if (::fstat(fd_dir, &info) == 0 && info.st_size > 0) return static_cast<long>(info.st_size);
+  if (::lseek(fd_dir, 0, SEEK_SET) != 0) return -1;
+  long count = 0;
+  alignas(8) char entries[4096];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, fd_dir, entries, sizeof entries);
+    if (n < 0) return -1;
+    if (n == 0) break;
+    for (long at = 0; at < n;) {
+      const auto* entry = reinterpret_cast<const dirent64*>(entries + at);
+      if (entry->d_name[0] != '.') ++count;  // "." and ".."; descriptors are digits
+      at += entry->d_reclen;
+    }
+  }
+  return count;
+}
 
 // Call durations span 10 µs (a /proc read) to tens of seconds (a hung check).
 const double kDurationBuckets[] = {0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
@@ -42,7 +66,10 @@ double seconds(std::chrono::nanoseconds d) {
 
 }  // namespace
 
-SelfMetrics::SelfMetrics(store::Store& store) : store_(store) {
+SelfMetrics::SelfMetrics(store::Store& store)
+    : store_(store),
+      statm_fd_(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC)),
+      fd_dir_(::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
   auto info = family(store, "vigil_build_info", VIGIL_METRIC_GAUGE,
                      "Always 1; labels carry the version of vigil and of its plugin ABI.");
   store_.write(series(info, {{"version", VIGIL_VERSION},
@@ -167,19 +194,24 @@ void SelfMetrics::refresh(uint64_t http_requests, uint64_t http_rejected) {
     store_.write(cpu_, cpu, 0);
   }
   // /proc/self/statm: size and resident, in pages.
-  std::ifstream statm("/proc/self/statm");
+  char statm[128];
+  const ssize_t length = statm_fd_ < 0 ? -1 : ::pread(statm_fd_, statm, sizeof statm - 1, 0);
   unsigned long long pages_virtual = 0, pages_resident = 0;
-  if (statm >> pages_virtual >> pages_resident) {
-    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-    store_.write(virtual_memory_, static_cast<double>(pages_virtual) * page, 0);
-    store_.write(rss_, static_cast<double>(pages_resident) * page, 0);
+  if (length > 0) {
+    statm[length] = '\0';
+    if (std::sscanf(statm, "%llu %llu", &pages_virtual, &pages_resident) == 2) {
+      const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+      store_.write(virtual_memory_, static_cast<double>(pages_virtual) * page, 0);
+      store_.write(rss_, static_cast<double>(pages_resident) * page, 0);
+    }
   }
-  std::error_code ec;
-  size_t fds = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    ++fds;
-  store_.write(open_fds_, static_cast<double>(fds), 0);
+  if (const long fds = count_open_fds(fd_dir_); fds >= 0)
+    store_.write(open_fds_, static_cast<double>(fds), 0);
+}
+
+SelfMetrics::~SelfMetrics() {
+  if (statm_fd_ >= 0) ::close(statm_fd_);
+  if (fd_dir_ >= 0) ::close(fd_dir_);
 }
 
 }  // namespace vigil::core

@@ -25,6 +25,9 @@ struct InstanceMetrics {
 class SelfMetrics {
  public:
   explicit SelfMetrics(store::Store& store);
+  ~SelfMetrics();
+  SelfMetrics(const SelfMetrics&) = delete;
+  SelfMetrics& operator=(const SelfMetrics&) = delete;
 
   // Registers the series of one instance (owner 0: they outlive reloads of the instance).
   void bind(InstanceMetrics& metrics, const std::string& plugin, const std::string& instance,
@@ -34,7 +37,7 @@ class SelfMetrics {
   void skipped(InstanceMetrics& metrics);
   void health(InstanceMetrics& metrics, int status, std::chrono::nanoseconds duration);
   void request_served(const std::string& path, std::chrono::nanoseconds duration);
-  // Series count, HTTP counters and process_* figures; called periodically.
+  // Series count, HTTP counters and process_* figures; called periodically, from one thread.
   void refresh(uint64_t http_requests, uint64_t http_rejected);
 
  private:
@@ -46,6 +49,10 @@ class SelfMetrics {
   vigil_series_id rss_ = 0, cpu_ = 0, start_time_ = 0, open_fds_ = 0, virtual_memory_ = 0;
   std::mutex scrape_mutex_;
   std::map<std::string, vigil_series_id> scrape_series_;
+  // Kept open so a refresh costs a few system calls, not opens and allocations; -1 if the
+  // open failed (the figure is then left out). Used by refresh() only.
+  int statm_fd_ = -1;  // /proc/self/statm
+  int fd_dir_ = -1;    // /proc/self/fd
 };
 
 }  // namespace vigil::core

@@ -1,10 +1,15 @@
 // The HTTP server on Boost.Beast: accepting, parsing, routing, the handler hand-off and shutdown.
 //
-// One I/O thread runs every socket operation (each connection on its own strand); handlers run on
-// a WorkerPool. While a handler runs, its connection is watched for a hang-up so the handler can
-// stop early. Everything a handler job touches after it was handed off (the request, the response,
-// the cancel flags, the way back to the I/O thread) lives in shared_ptrs, so stop() can abandon a
-// hung handler and free the server without the handler ever touching freed memory.
+// One I/O thread accepts, reads and parses (each connection on its own strand); handlers run on a
+// WorkerPool. While a handler runs, its connection is watched for a hang-up so the handler can
+// stop early. A keep-alive answer is written by the handler's thread itself, straight into the
+// socket, when the socket takes it whole: that spares the I/O thread one wake-up per request
+// (about 45 µs of CPU per scrape on a small VM). The I/O thread writes only what the socket did
+// not take, error answers, and answers that close the connection; the connection's Wire keeps
+// the two threads from using the socket at once. Everything a handler job touches after it was
+// handed off (the request, the response, the cancel flags, the way back to the I/O thread) lives
+// in shared_ptrs, so stop() can abandon a hung handler and free the server without the handler
+// ever touching freed memory.
 // This file must never throw out of an I/O callback, never block the I/O thread on a handler, and
 // never send a response for a request that was cancelled.
 #include "http/detail.hpp"
@@ -80,8 +85,35 @@ struct Gate {
   bool open = true;
 };
 
-// One request handed to a handler. Thread-safety: request/response belong to the handler thread
-// until it returns and the result is posted back; cancel is atomic.
+// A connection's socket as the handler threads see it. The I/O thread closes the socket only
+// under `mutex` after clearing `open`, so a handler thread writing under `mutex` never writes to a
+// closed (or reused) descriptor. Thread-safety: every field under mutex.
+struct Wire {
+  explicit Wire(int descriptor) : fd(descriptor) {}
+  std::mutex mutex;
+  int fd;
+  bool open = true;
+};
+
+// An answer ready for the socket: the serialized status line and fields, then the body chunks as
+// the handler wrote them. `sent` bytes of it are out already. Thread-safety: owned by one thread
+// at a time (the handler's, then the I/O thread's).
+struct Reply {
+  std::string head;
+  std::vector<std::string> body;
+  std::size_t sent = 0;
+  bool close_after = false;  // the connection closes once this is out
+
+  std::size_t size() const {
+    std::size_t total = head.size();
+    for (const auto& chunk : body) total += chunk.size();
+    return total;
+  }
+};
+
+// One request handed to a handler. Thread-safety: request/response/reply belong to the handler
+// thread until it returns and the result is posted back; cancel is atomic; answered and
+// io_waiting are guarded by wire->mutex.
 struct Exchange {
   Exchange(Request r, std::shared_ptr<detail::CancelState> c)
       : request(std::move(r)), cancel(std::move(c)) {
@@ -91,9 +123,18 @@ struct Exchange {
   Request request;
   Response response;
   std::shared_ptr<detail::CancelState> cancel;
+  std::shared_ptr<Wire> wire;
   bool head = false;
   bool keep_alive = true;
   unsigned version = 11;
+  Reply reply;
+  // The handler thread wrote the whole reply; the I/O thread moves on at the next readable event
+  // (the client's next request or its hang-up) without being woken for it.
+  bool answered = false;
+  std::chrono::steady_clock::time_point answered_at{};
+  // The I/O thread saw the next request arrive before the answer was out (pipelining), so it
+  // waits for the handler job to post back even when the handler thread sends the answer itself.
+  bool io_waiting = false;
 };
 
 // Holds one of the `expensive` slots until the handler job holding it is done (or dropped).
@@ -140,41 +181,91 @@ bool reserved_header(std::string_view name) {
          detail::iequals(name, "Connection");
 }
 
-// A response body as the handler left it: the chunks are written one after the other, never
-// joined, so a large page is neither copied once more nor held twice.
-// Thread-safety: the value belongs to the connection's strand while it is written.
-struct ChunkListBody {
-  using value_type = std::vector<std::string>;
-
-  static std::uint64_t size(const value_type& chunks) {
-    std::uint64_t total = 0;
-    for (const auto& chunk : chunks) total += chunk.size();
-    return total;
+// Turns a handler's response into the bytes to send. Runs on whichever thread answers. Status and
+// fields a handler gets wrong are repaired here (500, dropped fields) with a log line, and the
+// framing fields are the server's own.
+Reply build_reply(const Response& response, std::vector<std::string> body, bool head,
+                  bool keep_alive, unsigned version, bool stopping) {
+  int status = response.status();
+  if (status < 200 || status > 599) {
+    vigil::log::host()->error("HTTP handler set status {}, expected 200-599; answering 500 instead",
+                              status);
+    status = 500;
+    body.assign(1, "internal server error\n");
   }
-
-  // Beast's BodyWriter: hands out one chunk per call.
-  class writer {
-   public:
-    using const_buffers_type = asio::const_buffer;
-
-    template <bool isRequest, class Fields>
-    writer(const bhttp::header<isRequest, Fields>&, const value_type& chunks) : chunks_(chunks) {}
-
-    void init(beast::error_code& ec) { ec = {}; }
-
-    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
-      ec = {};
-      while (next_ < chunks_.size() && chunks_[next_].empty()) ++next_;
-      if (next_ == chunks_.size()) return boost::none;
-      const std::string& chunk = chunks_[next_++];
-      return std::make_pair(const_buffers_type(chunk.data(), chunk.size()), next_ < chunks_.size());
+  bhttp::response<bhttp::empty_body> message;
+  message.version(version);
+  message.result(static_cast<unsigned>(status));
+  message.set(bhttp::field::server, "vigil");
+  message.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  for (const auto& [name, value] : response.headers()) {
+    if (reserved_header(name)) continue;
+    if (!valid_token(name) || !valid_field_value(value)) {
+      vigil::log::host()->warn(
+          "HTTP response header '{}' dropped: expected a token name and a value without CR, LF "
+          "or NUL",
+          name);
+      continue;
     }
+    message.set(name, value);
+  }
+  Reply reply;
+  reply.close_after = !keep_alive || stopping;
+  message.keep_alive(!reply.close_after);
+  const bool bodiless = status == 204 || status == 304;
+  std::uint64_t length = 0;
+  for (const auto& chunk : body) length += chunk.size();
+  if (bodiless) {
+    body.clear();
+  } else {
+    message.content_length(length);  // for HEAD: what GET would send, without the bytes
+    if (head) body.clear();
+  }
+  // The fields, serialized once by Beast so the framing rules stay Beast's.
+  bhttp::serializer<false, bhttp::empty_body> serializer(message);
+  serializer.split(true);
+  beast::error_code ec;
+  while (!serializer.is_header_done() && !ec) {
+    serializer.next(ec, [&](beast::error_code&, const auto& buffers) {
+      for (const auto buffer : beast::buffers_range_ref(buffers))
+        reply.head.append(static_cast<const char*>(buffer.data()), buffer.size());
+      serializer.consume(beast::buffer_bytes(buffers));
+    });
+  }
+  reply.body = std::move(body);
+  return reply;
+}
 
-   private:
-    const value_type& chunks_;
-    size_t next_ = 0;
-  };
-};
+// Writes what the socket takes now, without blocking; advances reply.sent. False when the socket
+// failed (the I/O thread then finds out the same way and closes). Caller holds the wire's mutex.
+bool write_now(int fd, Reply& reply) {
+  for (;;) {
+    std::array<iovec, 64> parts;
+    std::size_t count = 0;
+    std::size_t skip = reply.sent;
+    auto add = [&](const std::string& piece) {
+      if (count == parts.size()) return;
+      if (skip >= piece.size()) {
+        skip -= piece.size();
+        return;
+      }
+      parts[count++] = {const_cast<char*>(piece.data()) + skip, piece.size() - skip};
+      skip = 0;
+    };
+    add(reply.head);
+    for (const auto& chunk : reply.body) add(chunk);
+    if (count == 0) return true;
+    msghdr message{};
+    message.msg_iov = parts.data();
+    message.msg_iovlen = count;
+    const ssize_t n = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+    reply.sent += static_cast<std::size_t>(n);
+  }
+}
 
 // One start()..stop() cycle: the io_context and everything bound to it. Thread-safety: created and
 // destroyed by the controlling thread; the rest is used on the I/O thread.
@@ -198,10 +289,35 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, std::shared_ptr<Shared> shared, Run& run)
       : stream_(std::move(socket)),
         poll_timer_(stream_.get_executor()),
+        idle_timer_(stream_.get_executor()),
+        wire_(std::make_shared<Wire>(stream_.socket().native_handle())),
         shared_(std::move(shared)),
         run_(run) {}
 
+  // The socket closes after this; a handler thread must not write to it any more.
+  ~Session() {
+    std::lock_guard lock(wire_->mutex);
+    wire_->open = false;
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
   void start() { read_header(); }
+
+  // Called on a handler thread once the handler returned: writes a keep-alive answer into the
+  // socket itself when the socket takes all of it. True when nothing is left for the I/O thread
+  // to do until the client's next request; false when the exchange must be posted back to it.
+  static bool answer_directly(Exchange& exchange) {
+    if (exchange.reply.close_after) return false;  // the I/O thread half-closes and drains
+    std::lock_guard lock(exchange.wire->mutex);
+    if (!exchange.wire->open || exchange.cancel->cancelled()) return false;
+    if (!write_now(exchange.wire->fd, exchange.reply)) return false;
+    if (exchange.reply.sent < exchange.reply.size()) return false;  // the I/O thread goes on
+    exchange.answered = true;
+    exchange.answered_at = std::chrono::steady_clock::now();
+    exchange.reply = Reply{};  // free the page now, not at the next request
+    return !exchange.io_waiting;
+  }
 
   // Called on a handler thread: hands the finished exchange back to the connection's strand,
   // unless the server already closed the gate (then the io_context may be gone).
@@ -348,14 +464,23 @@ class Session : public std::enable_shared_from_this<Session> {
     auto cancel = std::make_shared<detail::CancelState>();
     cancel->server_stopping = run_.stopping;
     exchange_ = std::make_shared<Exchange>(std::move(request), std::move(cancel));
+    exchange_->wire = wire_;
+    // The client's next request is already read (pipelined in the same packet): only this thread
+    // can parse it, so it must hear when the handler is done.
+    exchange_->io_waiting = buffer_.size() > 0;
     exchange_->head = head;
     exchange_->keep_alive = keep_alive;
     exchange_->version = version;
 
     auto job = [exchange = exchange_, handler = route.handler, slot = std::move(slot),
-                gate = run_.gate, weak = weak_from_this()]() mutable {
+                gate = run_.gate, weak = weak_from_this(), stopping = run_.stopping]() mutable {
       run_handler(*exchange, *handler);
       slot.reset();  // free the expensive slot as soon as the handler is done
+      Response& response = exchange->response;
+      exchange->reply = build_reply(response, detail::Access::take_body(response), exchange->head,
+                                    exchange->keep_alive, exchange->version,
+                                    stopping->load(std::memory_order_acquire));
+      if (answer_directly(*exchange)) return;
       post_result(gate, weak, std::move(exchange));
     };
     state_ = State::handling;
@@ -365,6 +490,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply_simple(503, "the server is stopping\n", head, false, version);
     }
     watch_client();
+    watch_idle(exchange_, options().read_timeout);
   }
 
   static void run_handler(Exchange& exchange, const Handler& handler) {
@@ -397,19 +523,55 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_readable(beast::error_code ec, uint64_t generation) {
     if (generation != watch_generation_ || state_ != State::handling) return;
-    if (ec) {
-      if (ec != asio::error::operation_aborted) client_gone();
-      return;
+    if (ec == asio::error::operation_aborted) return;
+    ssize_t n = -1;
+    int error = 0;
+    if (!ec) {
+      char byte;
+      n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0) error = errno;
     }
-    char byte;
-    const ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      return client_gone();
+    const bool hung_up =
+        ec || n == 0 || (n < 0 && error != EAGAIN && error != EWOULDBLOCK && error != EINTR);
+    if (!hung_up && n < 0) return watch_client();  // woke without data: wait again
+    bool answered = false;
+    {
+      std::lock_guard lock(wire_->mutex);
+      answered = exchange_->answered;
+      if (!answered && !hung_up) exchange_->io_waiting = true;  // the handler job posts back now
     }
-    if (n < 0) return watch_client();  // woke without data: wait again
+    if (hung_up) return answered ? close() : client_gone();  // after an answer: a normal close
+    if (answered) return next_request();  // the usual keep-alive case: the next request is here
     // The client already sent its next request (pipelining). The socket stays readable, so
     // readiness says nothing more; ask the kernel about a hang-up now and then instead.
     poll_for_hangup(generation);
+  }
+
+  // A keep-alive connection whose answer the handler thread sent must not stay open forever if
+  // the client neither sends again nor hangs up: it closes `read_timeout` after the answer, as a
+  // connection waiting for its next request does.
+  void watch_idle(const std::shared_ptr<Exchange>& exchange, std::chrono::milliseconds after) {
+    idle_timer_.expires_after(after);
+    idle_timer_.async_wait([self = shared_from_this(),
+                            weak = std::weak_ptr<Exchange>(exchange)](beast::error_code ec) {
+      const auto exchange = weak.lock();
+      if (ec || !exchange || exchange != self->exchange_ || self->state_ != State::handling) return;
+      std::chrono::steady_clock::time_point answered_at{};
+      {
+        std::lock_guard lock(self->wire_->mutex);
+        if (exchange->answered) answered_at = exchange->answered_at;
+      }
+      const auto timeout = self->options().read_timeout;
+      if (answered_at == std::chrono::steady_clock::time_point{}) {
+        return self->watch_idle(exchange, timeout);  // the handler still runs
+      }
+      const auto idle = std::chrono::steady_clock::now() - answered_at;
+      if (idle < timeout) {
+        return self->watch_idle(exchange,
+                                std::chrono::ceil<std::chrono::milliseconds>(timeout - idle));
+      }
+      self->close();  // idle past read_timeout, like a connection waiting for a request
+    });
   }
 
   void poll_for_hangup(uint64_t generation) {
@@ -429,6 +591,14 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     stream_.socket().cancel(ignored);
     poll_timer_.cancel();
+    idle_timer_.cancel();
+  }
+
+  // After an exchange the handler thread answered: read the next request on this connection.
+  void next_request() {
+    stop_watching();
+    exchange_.reset();
+    read_header();
   }
 
   void client_gone() {
@@ -444,12 +614,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_handler_done(std::shared_ptr<Exchange> exchange) {
     if (state_ != State::handling || exchange != exchange_) return;
+    bool answered = false;
+    {
+      std::lock_guard lock(wire_->mutex);
+      answered = exchange->answered;
+    }
+    if (answered) return next_request();  // sent by the handler thread; the next one is waiting
     stop_watching();
     exchange_.reset();
     if (exchange->cancel->cancelled()) return close();  // nobody is waiting for this answer
-    Response& response = exchange->response;
-    send(response, detail::Access::take_body(response), exchange->head, exchange->keep_alive,
-         exchange->version);
+    write_reply(std::move(exchange->reply));
   }
 
   void reply_simple(int status, std::string body, bool head, bool keep_alive, unsigned version) {
@@ -462,57 +636,37 @@ class Session : public std::enable_shared_from_this<Session> {
             unsigned version) {
     std::vector<std::string> chunks;
     chunks.push_back(std::move(body));
-    send(response, std::move(chunks), head, keep_alive, version);
+    write_reply(build_reply(response, std::move(chunks), head, keep_alive, version,
+                            run_.stopping->load(std::memory_order_acquire)));
   }
 
-  void send(const Response& response, std::vector<std::string> body, bool head, bool keep_alive,
-            unsigned version) {
-    int status = response.status();
-    if (status < 200 || status > 599) {
-      vigil::log::host()->error(
-          "HTTP handler set status {}, expected 200-599; answering 500 instead", status);
-      status = 500;
-      body.assign(1, "internal server error\n");
-    }
-    reply_ = {};
-    reply_.version(version);
-    reply_.result(static_cast<unsigned>(status));
-    reply_.set(bhttp::field::server, "vigil");
-    reply_.set(bhttp::field::content_type, "text/plain; charset=utf-8");
-    for (const auto& [name, value] : response.headers()) {
-      if (reserved_header(name)) continue;
-      if (!valid_token(name) || !valid_field_value(value)) {
-        vigil::log::host()->warn(
-            "HTTP response header '{}' dropped: expected a token name and a value without CR, LF "
-            "or NUL",
-            name);
-        continue;
+  // Writes what is left of `reply` (a handler thread may have sent its first bytes).
+  void write_reply(Reply reply) {
+    out_ = std::move(reply);
+    out_buffers_.clear();
+    std::size_t skip = out_.sent;
+    auto add = [&](const std::string& piece) {
+      if (skip >= piece.size()) {
+        skip -= piece.size();
+        return;
       }
-      reply_.set(name, value);
-    }
-    reply_.keep_alive(keep_alive);
-    const bool bodiless = status == 204 || status == 304;
-    if (bodiless) {
-      body.clear();
-    } else if (head) {
-      reply_.content_length(ChunkListBody::size(body));  // what GET would send, without bytes
-      body.clear();
-    } else {
-      reply_.content_length(ChunkListBody::size(body));
-      reply_.body() = std::move(body);
-    }
-    close_after_write_ = !keep_alive || run_.stopping->load(std::memory_order_acquire);
-    if (close_after_write_) reply_.keep_alive(false);
+      out_buffers_.emplace_back(piece.data() + skip, piece.size() - skip);
+      skip = 0;
+    };
+    add(out_.head);
+    for (const auto& chunk : out_.body) add(chunk);
+    close_after_write_ = out_.close_after;
     state_ = State::writing;
     stream_.expires_after(options().read_timeout);
-    bhttp::async_write(stream_, reply_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->on_write(ec);
-    });
+    asio::async_write(
+        stream_, out_buffers_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
     if (ec) return close();
-    reply_ = {};
+    out_buffers_.clear();
+    out_ = Reply{};
     if (close_after_write_) return finish_and_drain();
     read_header();
   }
@@ -540,6 +694,9 @@ class Session : public std::enable_shared_from_this<Session> {
     ++watch_generation_;
     beast::error_code ignored;
     poll_timer_.cancel();
+    idle_timer_.cancel();
+    std::lock_guard lock(wire_->mutex);  // no handler thread is writing to it now
+    wire_->open = false;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
   }
@@ -547,8 +704,11 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bhttp::response<ChunkListBody> reply_;  // alive until its async_write completes
+  Reply out_;                                    // alive until its async_write completes
+  std::vector<asio::const_buffer> out_buffers_;  // what is left of out_
   asio::steady_timer poll_timer_;
+  asio::steady_timer idle_timer_;
+  std::shared_ptr<Wire> wire_;
   std::array<char, 4096> scratch_;
   std::shared_ptr<Shared> shared_;
   Run& run_;
@@ -672,6 +832,7 @@ bool Server::start(std::string& error) {
   accept_next(*run, impl_->shared);
   Run* raw = run.get();
   run->io_thread = std::thread([raw] {
+    vigil::log::name_this_thread("vigil-http-io");
     for (;;) {
       try {
         raw->ioc.run();

@@ -2,6 +2,8 @@
 // nothing but its share of State, so abandoning it is safe.
 #include "http/worker_pool.hpp"
 
+#include "log/logging.hpp"
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -19,6 +21,7 @@ struct WorkerPool::State {
 };
 
 void WorkerPool::run_worker(std::shared_ptr<State> state, size_t index) {
+  vigil::log::name_this_thread("vigil-http");
   std::unique_lock lock(state->mutex);
   for (;;) {
     state->wake.wait(lock, [&] { return state->stopping || !state->queue.empty(); });

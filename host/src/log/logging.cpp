@@ -6,7 +6,10 @@
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <pthread.h>
+
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <vector>
@@ -179,6 +182,12 @@ std::shared_ptr<spdlog::logger> for_instance(std::string_view plugin, std::strin
   logger->set_level(level.value_or(s.options.level));
   logger->flush_on(spdlog::level::warn);
   return logger;
+}
+
+void name_this_thread(const char* name) {
+  char shortened[16] = {};
+  std::strncpy(shortened, name, sizeof shortened - 1);
+  ::pthread_setname_np(::pthread_self(), shortened);
 }
 
 }  // namespace vigil::log

@@ -43,4 +43,8 @@ std::shared_ptr<spdlog::logger> host();
 std::shared_ptr<spdlog::logger> for_instance(std::string_view plugin, std::string_view instance,
                                              std::optional<spdlog::level::level_enum> level = {});
 
+// Names the calling thread (at most 15 characters are kept) so `top -H`, `ps -L` and perf show
+// which of the host's threads does what. Never fails the caller.
+void name_this_thread(const char* name);
+
 }  // namespace vigil::log

@@ -7,6 +7,8 @@
 // database, never the other way round.
 #include "outbox/delivery.hpp"
 
+#include "log/logging.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -286,8 +288,14 @@ void Delivery::start() {
     lanes_.push_back(std::move(lane));
   }
   for (auto& lane : lanes_) {
-    lane->caller = std::thread([lane] { caller_loop<Lane, Answer>(lane); });
-    lane->worker = std::thread([this, l = lane.get()] { run(*l); });
+    lane->caller = std::thread([lane] {
+      vigil::log::name_this_thread("vigil-notify");
+      caller_loop<Lane, Answer>(lane);
+    });
+    lane->worker = std::thread([this, l = lane.get()] {
+      vigil::log::name_this_thread("vigil-outbox");
+      run(*l);
+    });
   }
   // The engine's commit wakes the lanes itself: fire-to-delivery does not wait for its caller.
   db_.set_commit_listener([this] { wake(); });

@@ -1,5 +1,5 @@
-// The scheduler's threads: one timer that turns due times into work, and a pool of workers that
-// can grow past its size while calls hang.
+// The scheduler's threads: a pool of workers that can grow past its size while calls hang, and a
+// timer thread that stands in for them when none is free.
 //
 // All bookkeeping lives in detail::State, shared by the Scheduler and by every thread it starts,
 // so a worker abandoned at stop() still finds valid memory if its call ever returns. Observer
@@ -13,9 +13,15 @@
 //   progress has lasted kBusyGrace does every run still waiting get a worker of its own, so a
 //   tick of short collects costs two wake-ups (timer and one worker), not one per task, and a
 //   hung call delays the others by about kBusyGrace;
-// - the timer sleeps in a timerfd that any thread re-arms under the state lock, so a worker can
-//   move the timer's next wake-up (a call returned before its timeout; the ready queue drained)
-//   without waking it. The timer never wakes for the timeout of a call that already returned.
+// - the due times live in one timerfd that any thread re-arms under the state lock, so a worker
+//   can move the next wake-up (a call returned before its timeout; the ready queue drained)
+//   without waking anyone. Nobody wakes for the timeout of a call that already returned.
+// - idle workers sleep on that timerfd themselves (epoll, EPOLLEXCLUSIVE: one sleeper per
+//   expiry), so the worker the timer wakes turns due times into runs and takes the first itself:
+//   a tick costs one wake-up. The timer thread's watch is registered behind every worker's, so
+//   the kernel wakes it only when no worker sleeps (all are in calls); it then wakes workers as
+//   they free up, and notices timeouts and hung pools. Wake tokens for more workers go through an
+//   eventfd watched the same way, one sleeper per token.
 // - when due runs wait and every worker has been inside a call for kBusyGrace, replacement
 //   workers start at once rather than when those calls pass their timeout, so hung plugins delay
 //   the others by about kBusyGrace, not by their timeout.
@@ -23,10 +29,13 @@
 
 #include "log/logging.hpp"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
@@ -104,25 +113,43 @@ struct Event {
 
 namespace detail {
 
+// A descriptor the scheduler cannot work without; throws naming the call that failed.
+int must(int fd, const char* what) {
+  if (fd < 0)
+    throw std::system_error(errno, std::generic_category(),
+                            std::string("scheduler: cannot create its ") + what);
+  return fd;
+}
+
 // Thread-safety: every field is guarded by `mutex`, except `tasks` (whose vector is fixed once
-// start() ran), `log`, `timer_fd` (set before any thread starts), and the observer, which is
-// guarded by `observer_mutex`.
+// start() ran), `log`, the descriptors (created before any thread starts), and the observer,
+// which is guarded by `observer_mutex`.
 struct State {
-  State() : timer_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) {
-    if (timer_fd < 0)
-      throw std::system_error(errno, std::generic_category(),
-                              "scheduler: cannot create its timer (timerfd_create)");
+  State()
+      : timer_fd(must(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+                      "timer (timerfd_create)")),
+        wake_fd(must(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE),
+                     "wake-up tokens (eventfd)")),
+        stop_fd(must(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "stop signal (eventfd)")),
+        timer_watch(must(::epoll_create1(EPOLL_CLOEXEC), "timer's watch (epoll_create1)")) {}
+  ~State() {
+    for (int fd : {timer_fd, wake_fd, stop_fd, timer_watch}) ::close(fd);
   }
-  ~State() { ::close(timer_fd); }
   State(const State&) = delete;
   State& operator=(const State&) = delete;
 
   std::mutex mutex;
-  // The timer thread blocks reading it; armed (absolute, CLOCK_MONOTONIC, which steady_clock is
-  // on Linux) for the timer's next wake-up. Re-arming it does not wake the timer.
+  // Armed (absolute, CLOCK_MONOTONIC, which steady_clock is on Linux) for the next moment someone
+  // must look at the timeline. Re-arming it wakes nobody.
   const int timer_fd;
+  // One token per worker that dispatch() wants awake (EFD_SEMAPHORE: each read takes one).
+  const int wake_fd;
+  // Readable for good once stop() began.
+  const int stop_fd;
+  // The timer thread's epoll set: timer_fd (exclusive) and stop_fd.
+  const int timer_watch;
+  bool timer_watching = false;            // timer_fd is in timer_watch
   TimePoint armed_at = TimePoint::max();  // what timer_fd is armed for; max: disarmed
-  std::condition_variable work_ready;
   std::condition_variable call_done;
 
   std::shared_mutex observer_mutex;
@@ -142,8 +169,8 @@ struct State {
   std::uint64_t next_worker_id = 0;
   std::size_t live = 0;    // worker threads that have not exited
   std::size_t busy = 0;    // workers inside a call
-  std::size_t idle = 0;    // workers waiting on work_ready
-  std::size_t waking = 0;  // of those, notified for the ready queue and not awake yet
+  std::size_t idle = 0;    // workers sleeping in their epoll set
+  std::size_t waking = 0;  // wake tokens written and not taken yet
   std::size_t stuck = 0;   // workers inside a call past its timeout (for the pool-full message)
   bool started = false;
   bool stopping = false;
@@ -156,7 +183,36 @@ namespace {
 
 using detail::State;
 
-void worker_main(std::shared_ptr<State> state, std::uint64_t id);
+void worker_main(std::shared_ptr<State> state, std::uint64_t id, int watch);
+
+// Adds `fd` to the epoll set `watch`; with `exclusive`, one sleeper per event across every set
+// that watches it exclusively, the earliest registered first.
+bool watch_fd(int watch, int fd, bool exclusive) {
+  epoll_event event{};
+  event.events = EPOLLIN | (exclusive ? EPOLLEXCLUSIVE : 0u);
+  event.data.fd = fd;
+  return ::epoll_ctl(watch, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
+// Caller holds state.mutex. Puts the timer thread's watch on timer_fd behind every worker's, so
+// an expiry wakes the timer thread only when no worker sleeps.
+void watch_timer_last(State& state) {
+  if (state.timer_watching) ::epoll_ctl(state.timer_watch, EPOLL_CTL_DEL, state.timer_fd, nullptr);
+  state.timer_watching = watch_fd(state.timer_watch, state.timer_fd, true);
+  if (!state.timer_watching)
+    state.log->error("scheduler: cannot watch its timer ({}); runs wait for a free worker",
+                     std::generic_category().message(errno));
+}
+
+// Takes one expiry or token from a non-blocking timerfd or semaphore eventfd; false when another
+// thread took it first.
+bool take(int fd) {
+  std::uint64_t value = 0;
+  ssize_t n;
+  while ((n = ::read(fd, &value, sizeof value)) < 0 && errno == EINTR) {
+  }
+  return n == static_cast<ssize_t>(sizeof value);
+}
 
 // Caller holds state.mutex. Workers inside a call that has passed its timeout, or that has run
 // for kBusyGrace: they will not take the next due run soon.
@@ -223,20 +279,31 @@ void rearm(State& state) {
   state.armed_at = wake;
 }
 
-// Caller holds state->mutex.
+// Caller holds state->mutex. The new worker's epoll set is made here, in spawn order, so the
+// kernel's wake order (earliest registered first) is the pool's, with the timer thread last.
 bool spawn_worker(const std::shared_ptr<State>& state) {
+  const int watch = ::epoll_create1(EPOLL_CLOEXEC);
+  if (watch < 0 || !watch_fd(watch, state->timer_fd, true) ||
+      !watch_fd(watch, state->wake_fd, true) || !watch_fd(watch, state->stop_fd, false)) {
+    state->log->error("scheduler: cannot set up a worker's wake-ups ({}); {} workers remain",
+                      std::generic_category().message(errno), state->live);
+    if (watch >= 0) ::close(watch);
+    return false;
+  }
   const std::uint64_t id = state->next_worker_id++;
   try {
     auto [slot, inserted] = state->workers.try_emplace(id);
     (void)inserted;
-    slot->second.thread = std::thread(worker_main, state, id);
+    slot->second.thread = std::thread(worker_main, state, id, watch);
   } catch (const std::exception& e) {
     state->workers.erase(id);
+    ::close(watch);
     state->log->error("scheduler: cannot start a worker thread ({}); {} workers remain", e.what(),
                       state->live);
     return false;
   }
   ++state->live;
+  if (state->timer_watching) watch_timer_last(*state);
   return true;
 }
 
@@ -247,7 +314,7 @@ void enqueue(State& state, std::size_t index) {
 }
 
 // Caller holds state->mutex. Makes sure someone takes the ready runs soon, and returns how many
-// idle workers the caller must wake (notify work_ready, after unlocking when it can, so a woken
+// idle workers the caller must wake (wake(), after unlocking when it can, so a woken
 // worker does not block on the mutex at once):
 // - a call younger than kBusyGrace is running: none; its worker takes the next run when it
 //   returns, and the timer looks again when that call turns kBusyGrace old;
@@ -279,8 +346,13 @@ void enqueue(State& state, std::size_t index) {
   return woken;
 }
 
+// One token per worker: each write wakes one sleeping worker (or waits for the next to sleep).
 void wake(State& state, std::size_t workers) {
-  while (workers-- > 0) state.work_ready.notify_one();
+  const std::uint64_t one = 1;
+  while (workers-- > 0) {
+    while (::write(state.wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
 }
 
 void emit(State& state, std::vector<Event>& events) {
@@ -337,7 +409,18 @@ void emit(State& state, std::vector<Event>& events) {
   events.clear();
 }
 
-void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
+std::size_t on_timer(const std::shared_ptr<State>& state, std::unique_lock<std::mutex>& lock,
+                     std::vector<Event>& events);
+
+// Closes a worker's epoll set when the worker leaves, after it released the state lock.
+struct WatchCloser {
+  int fd;
+  ~WatchCloser() { ::close(fd); }
+};
+
+void worker_main(std::shared_ptr<State> state, std::uint64_t id, int watch) {
+  vigil::log::name_this_thread("vigil-worker");
+  const WatchCloser closer{watch};
   std::vector<Event> events;
   std::unique_lock lock(state->mutex);
   for (;;) {
@@ -348,9 +431,33 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id) {
       break;
     if (state->ready.empty()) {
       ++state->idle;
-      state->work_ready.wait(lock);
+      lock.unlock();
+      std::array<epoll_event, 3> fired;
+      const int n = ::epoll_wait(watch, fired.data(), static_cast<int>(fired.size()), -1);
+      bool timer = false, token = false;
+      for (int i = 0; i < n; ++i) {
+        if (fired[i].data.fd == state->timer_fd) timer = take(state->timer_fd);
+        if (fired[i].data.fd == state->wake_fd) token = take(state->wake_fd);
+      }
+      lock.lock();
       --state->idle;
-      if (state->waking > 0) --state->waking;
+      if (token && state->waking > 0) --state->waking;
+      if (timer && !state->stopping) {
+        // This worker does the timer's work and then takes the first ready run itself, so
+        // dispatch() counts it as an idle worker already woken and wakes nobody else for a
+        // plain tick.
+        ++state->idle;
+        ++state->waking;
+        const std::size_t to_wake = on_timer(state, lock, events);
+        --state->idle;
+        if (state->waking > 0) --state->waking;
+        if (to_wake > 0 || !events.empty()) {
+          lock.unlock();
+          wake(*state, to_wake);
+          emit(*state, events);
+          lock.lock();
+        }
+      }
       continue;
     }
     const std::size_t index = state->ready.front();
@@ -468,53 +575,61 @@ void on_timeout(const std::shared_ptr<State>& state, const Entry& entry,
   }
 }
 
-void timer_main(std::shared_ptr<State> state) {
-  std::vector<Event> events;
+// Caller holds the lock (it may be released and taken again). Joins retired workers, turns
+// everything due by now into runs and timeouts, and points the timer at what comes next. Returns
+// how many workers to wake.
+std::size_t on_timer(const std::shared_ptr<State>& state, std::unique_lock<std::mutex>& lock,
+                     std::vector<Event>& events) {
   std::vector<std::thread> to_join;
+  for (std::uint64_t id : state->retired) {
+    auto slot = state->workers.find(id);
+    if (slot == state->workers.end()) continue;
+    to_join.push_back(std::move(slot->second.thread));
+    state->workers.erase(slot);
+  }
+  state->retired.clear();
+  if (!to_join.empty()) {
+    lock.unlock();
+    // These threads have left their loop; joining only waits for them to unwind.
+    for (std::thread& t : to_join) t.join();
+    lock.lock();
+  }
+  const TimePoint now = Clock::now();
+  while (!state->timeline.empty() && state->timeline.top().at <= now) {
+    const Entry next = state->timeline.top();
+    state->timeline.pop();
+    if (next.kind == Entry::Kind::due)
+      on_due(*state, next, now, events);
+    else
+      on_timeout(state, next, events);
+  }
+  const std::size_t to_wake = dispatch(state, now);
+  // Whoever changes what the timer waits for re-arms it under the lock, so nothing is missed:
+  // an expiry that happens before the next sleep stays readable in the timerfd.
+  state->armed_at = TimePoint{};  // forces rearm() to set it: the expiry was just consumed
+  rearm(*state);
+  return to_wake;
+}
+
+// The stand-in: the kernel wakes it for the timer only when no worker sleeps.
+void timer_main(std::shared_ptr<State> state) {
+  vigil::log::name_this_thread("vigil-timer");
+  std::vector<Event> events;
   std::unique_lock lock(state->mutex);
   while (!state->stopping) {
-    for (std::uint64_t id : state->retired) {
-      auto slot = state->workers.find(id);
-      if (slot == state->workers.end()) continue;
-      to_join.push_back(std::move(slot->second.thread));
-      state->workers.erase(slot);
-    }
-    state->retired.clear();
-    if (!to_join.empty()) {
-      lock.unlock();
-      // These threads have left their loop; joining only waits for them to unwind.
-      for (std::thread& t : to_join) t.join();
-      to_join.clear();
-      lock.lock();
-      continue;
-    }
-    // Everything due by now, in one wake-up.
-    const TimePoint now = Clock::now();
-    while (!state->timeline.empty() && state->timeline.top().at <= now) {
-      const Entry next = state->timeline.top();
-      state->timeline.pop();
-      if (next.kind == Entry::Kind::due)
-        on_due(*state, next, now, events);
-      else
-        on_timeout(state, next, events);
-    }
-    const std::size_t to_wake = dispatch(state, now);
-    if (!events.empty()) {
-      lock.unlock();
-      wake(*state, to_wake);
-      emit(*state, events);
-      lock.lock();
-      continue;
-    }
-    // Whoever changes what the timer waits for re-arms it under the lock, so nothing is missed
-    // between here and the read: an expiry that happens meanwhile is kept by the timerfd.
-    state->armed_at = TimePoint{};  // forces rearm() to set it: the expiry was just consumed
-    rearm(*state);
+    lock.unlock();
+    std::array<epoll_event, 2> fired;
+    const int n =
+        ::epoll_wait(state->timer_watch, fired.data(), static_cast<int>(fired.size()), -1);
+    bool timer = false;
+    for (int i = 0; i < n; ++i)
+      if (fired[i].data.fd == state->timer_fd) timer = take(state->timer_fd);
+    lock.lock();
+    if (!timer || state->stopping) continue;
+    const std::size_t to_wake = on_timer(state, lock, events);
     lock.unlock();
     wake(*state, to_wake);
-    std::uint64_t expirations = 0;
-    while (::read(state->timer_fd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
-    }
+    emit(*state, events);
     lock.lock();
   }
 }
@@ -587,6 +702,10 @@ void Scheduler::start() {
   for (std::size_t i = 0; i < state_->target; ++i) spawn_worker(state_);
   if (state_->live == 0)
     state_->log->error("scheduler: no worker thread could be started; no task will run");
+  if (!watch_fd(state_->timer_watch, state_->stop_fd, false))
+    state_->log->error("scheduler: cannot watch for stop ({})",
+                       std::generic_category().message(errno));
+  watch_timer_last(*state_);
   rearm(*state_);
   timer_ = std::thread(timer_main, state_);
 }
@@ -615,7 +734,9 @@ std::vector<std::string> Scheduler::stop(milliseconds deadline) {
   for (auto& task : state_->tasks) task->rerun_requested = false;
   state_->timeline = {};
   rearm(*state_);  // at once: the timer sees `stopping` and leaves
-  state_->work_ready.notify_all();
+  const std::uint64_t one = 1;
+  while (::write(state_->stop_fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }  // every thread's epoll set watches it: all wake, and it stays readable
   lock.unlock();
   if (timer_.joinable()) timer_.join();
   lock.lock();

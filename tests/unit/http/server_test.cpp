@@ -260,6 +260,53 @@ TEST_CASE("keep-alive serves two requests on one connection", "[http]") {
   CHECK(connection.closed_by_server());
 }
 
+TEST_CASE("an answer larger than the socket buffers arrives whole and keep-alive goes on",
+          "[http]") {
+  // 16 MiB in 64 KiB writes: far more than a loopback socket takes at once, so the handler
+  // thread's own write stops part way and the I/O thread must send exactly the rest.
+  Server server(test_options());
+  must_mount(server, "GET", "/big", [](const Request&, Response& response) {
+    std::string block(64 * 1024, ' ');
+    for (int i = 0; i < 256; ++i) {
+      for (size_t j = 0; j < block.size(); ++j) block[j] = static_cast<char>('a' + (i + j) % 26);
+      response.write(block);
+    }
+  });
+  must_mount(server, "GET", "/hello", hello);
+  must_start(server);
+  Connection connection(server.port());
+  connection.send("GET", "/big");
+  std::this_thread::sleep_for(200ms);  // let the socket fill up before the client reads
+  const auto big = connection.read();
+  REQUIRE(big.status == 200);
+  REQUIRE(big.body.size() == 256u * 64 * 1024);
+  bool intact = true;
+  for (size_t i = 0; i < 256 && intact; ++i)
+    for (size_t j = 0; j < 64 * 1024; j += 4093)
+      intact = intact && big.body[i * 64 * 1024 + j] == static_cast<char>('a' + (i + j) % 26);
+  CHECK(intact);
+  const auto next = connection.request("GET", "/hello");
+  CHECK(next.status == 200);
+  CHECK(next.body == "hello\n");
+}
+
+TEST_CASE("a kept-alive connection left idle after its answer is closed after read_timeout",
+          "[http]") {
+  Options options = test_options();
+  options.read_timeout = 300ms;
+  Server server(options);
+  must_mount(server, "GET", "/hello", hello);
+  must_start(server);
+  Connection connection(server.port());
+  const auto first = connection.request("GET", "/hello");
+  CHECK(first.status == 200);
+  // A client that keeps sending within read_timeout keeps its connection.
+  std::this_thread::sleep_for(100ms);
+  CHECK(connection.request("GET", "/hello").status == 200);
+  // One that goes quiet loses it, without having to send anything.
+  CHECK(connection.closed_by_server());
+}
+
 TEST_CASE("pipelined requests are answered in order and are not taken for a disconnect", "[http]") {
   Server server(test_options());
   auto barrier = std::make_shared<Barrier>();
