@@ -32,9 +32,9 @@ enum class BodyResult {
 BodyResult write_plain(std::string_view body, std::size_t chunk_size, const ChunkSink& sink);
 
 // One gzip member at a time over a deflate state that is kept between members. deflateInit2
-// allocates about 256 KiB and clears part of it, which for a small page (an agent's 20 kB) costs
-// more than compressing it; begin() on a used encoder only resets the state.
-// Not thread-safe: one request at a time (GzipPool hands them out).
+// allocates about 160 KiB (memLevel 6) and clears part of it, which for a small page (an agent's 20
+// kB) costs more than compressing it; begin() on a used encoder only resets the state. Not
+// thread-safe: one request at a time (GzipPool hands them out).
 class GzipEncoder {
  public:
   GzipEncoder() = default;

@@ -13,19 +13,29 @@ namespace vigil::http {
 // Thread-safety: every field is guarded by mutex.
 struct WorkerPool::State {
   std::mutex mutex;
-  std::condition_variable wake;      // workers: a job arrived or shutdown began
   std::condition_variable finished;  // shutdown(): a worker exited
   std::deque<Job> queue;
   bool stopping = false;
   std::vector<bool> exited;
+  // One wake-up per worker, and the idle ones in the order they went idle: post() wakes the one
+  // that went idle last, so a lightly used pool keeps using the same thread, whose stack, cache
+  // and malloc arena are warm, and the others stay asleep.
+  std::vector<std::unique_ptr<std::condition_variable>> wake;
+  std::vector<bool> notified;
+  std::vector<size_t> idle;  // a stack
 };
 
 void WorkerPool::run_worker(std::shared_ptr<State> state, size_t index) {
   vigil::log::name_this_thread("vigil-http");
   std::unique_lock lock(state->mutex);
   for (;;) {
-    state->wake.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
     if (state->stopping) break;
+    if (state->queue.empty()) {
+      state->idle.push_back(index);
+      state->notified[index] = false;
+      state->wake[index]->wait(lock, [&] { return state->stopping || state->notified[index]; });
+      continue;  // post() took it off the idle stack
+    }
     Job job = std::move(state->queue.front());
     state->queue.pop_front();
     lock.unlock();
@@ -45,6 +55,9 @@ void WorkerPool::run_worker(std::shared_ptr<State> state, size_t index) {
 WorkerPool::WorkerPool(unsigned threads) : state_(std::make_shared<State>()) {
   if (threads == 0) threads = 1;
   state_->exited.assign(threads, false);
+  state_->notified.assign(threads, false);
+  for (unsigned i = 0; i < threads; ++i)
+    state_->wake.push_back(std::make_unique<std::condition_variable>());
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back(run_worker, state_, i);
 }
@@ -54,12 +67,21 @@ WorkerPool::~WorkerPool() {
 }
 
 bool WorkerPool::post(Job job) {
+  std::condition_variable* to_wake = nullptr;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping) return false;
     state_->queue.push_back(std::move(job));
+    if (!state_->idle.empty()) {
+      const size_t index = state_->idle.back();
+      state_->idle.pop_back();
+      state_->notified[index] = true;
+      to_wake = state_->wake[index].get();
+    }
   }
-  state_->wake.notify_one();
+  // Outside the lock, so the woken thread does not block on it at once. The condition variable
+  // lives as long as the State, which the woken thread shares.
+  if (to_wake) to_wake->notify_one();
   return true;
 }
 
@@ -69,7 +91,7 @@ unsigned WorkerPool::shutdown(std::chrono::milliseconds deadline) {
   std::unique_lock lock(state_->mutex);
   state_->stopping = true;
   dropped.swap(state_->queue);
-  state_->wake.notify_all();
+  for (const auto& wake : state_->wake) wake->notify_all();
   state_->finished.wait_for(lock, deadline, [&] {
     for (bool done : state_->exited) {
       if (!done) return false;
