@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh — every benchmark of the issue's targets, in one script, on this machine:
-# bench_store, bench_abi, then vigil serving 100,000 series against node_exporter's textfile
-# collector serving the same series, then vigil as an agent (cpu + memory + prometheus) against
-# node_exporter with its cpu and meminfo collectors. Prints one table: each figure, its target,
-# PASS or MISS, and below it how each figure was measured.
+# bench_store, bench_abi, bench_wakeup, then vigil serving 100,000 series against
+# node_exporter's textfile collector serving the same series, then vigil as an agent (cpu +
+# memory + prometheus) against node_exporter with its cpu and meminfo collectors. Prints one
+# table: each figure, its target, PASS or MISS, and below it how each figure was measured.
 #
 # It only measures: a MISS is reported, not a failure. It exits non-zero only when something
 # could not run (a missing binary, a process that did not come up). It never leaves a process it
@@ -58,6 +58,7 @@ CANNOT_RUN=()  # what could not be measured, for the exit status
 
 missing=()
 for f in "$VIGIL" "$BUILD/bin/bench_store" "$BUILD/bin/bench_abi" "$BUILD/bin/bench_scrape" \
+         "$BUILD/bin/bench_wakeup" \
          "$BUILD/plugins/collector_cpu.so" "$BUILD/plugins/collector_memory.so" \
          "$BUILD/plugins/exporter_prometheus.so" "$BUILD/bench-plugins/bench_series.so" \
          "$BUILD/bench-plugins/bench_trivial.so"; do
@@ -187,6 +188,14 @@ ABI_OUT=$("$BUILD/bin/bench_abi" "$BUILD/bench-plugins/bench_trivial.so") ||
 printf '%s\n' "$ABI_OUT" >&2
 ABI_GAUGE_NS=$(sed -n 's/^RESULT abi_overhead_gauge_ns //p' <<<"$ABI_OUT")
 ABI_NONE_NS=$(sed -n 's/^RESULT abi_overhead_none_ns //p' <<<"$ABI_OUT")
+
+# The machine's floor for the agent rows: one timer wake-up of a sleeping thread, and a hand-off
+# to a second thread, in CPU (bench_wakeup.cpp).
+log "== bench_wakeup"
+WAKE_OUT=$("$BUILD/bin/bench_wakeup" 3) || { CANNOT_RUN+=("bench_wakeup"); WAKE_OUT=; }
+printf '%s\n' "$WAKE_OUT" >&2
+WAKE_US=$(sed -n 's/^RESULT wakeup_us //p' <<<"$WAKE_OUT")
+HANDOFF_US=$(sed -n 's/^RESULT handoff_us //p' <<<"$WAKE_OUT")
 
 # ---- 2. exposition of 100,000 series ----------------------------------------------------------
 # vigil_exposition PREFIX HANDLES ROUNDS GZIP: one vigil with bench_series (handles "sdk" or
@@ -402,6 +411,7 @@ verdict() {
 row() { printf '%-62s %18s %12s  %s\n' "$1" "$2" "$3" "$4"; }
 # Unit conversions that leave an empty input empty, so a figure not measured reads "n/a".
 ms() { [[ -n $1 ]] && awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e6}' || true; }
+us_ms() { [[ -n $1 ]] && awk -v n="$1" 'BEGIN {printf "%.3f", n / 1e3}' || true; }
 mib() { [[ -n $1 ]] && awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}' || true; }
 mb() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN {printf "%.2f", b / 1e6}' || true; }
 kb() { [[ -n $1 ]] && awk -v b="$1" 'BEGIN {printf "%.1f", b / 1e3}' || true; }
@@ -445,6 +455,8 @@ row "node_exporter: RSS (peak)" "$(show "$(mib "$AN_RSS")" MiB "$(mib "$AN_HWM")
 row "breakdown, vigil: CPU per second with no scrape (collection)" "$(show "$(ms "$A_IDLE")" ms)" "" ""
 row "breakdown, vigil: as above, a new connection per scrape" "$(show "$(ms "$A_NEWCONN")" ms)" "" ""
 row "breakdown, vigil: one gzip scrape alone (idle subtracted)" "$(show "$(ms "$A_SCRAPE")" ms)" "" ""
+row "breakdown, this machine: a timer wake-up of a sleeping thread" "$(show "$(us_ms "$WAKE_US")" ms)" "" ""
+row "breakdown, this machine: a hand-off to a second thread, on top" "$(show "$(us_ms "$HANDOFF_US")" ms)" "" ""
 row "breakdown, node_exporter: CPU per second with no scrape" "$(show "$(ms "$AN_IDLE")" ms)" "" ""
 row "breakdown, node_exporter: as above, a new connection per scrape" "$(show "$(ms "$AN_NEWCONN")" ms)" "" ""
 row "breakdown, node_exporter: one gzip scrape alone" "$(show "$(ms "$AN_SCRAPE")" ms)" "" ""
@@ -462,7 +474,9 @@ Agent: both daemons side by side for ${AGENT_SECONDS}s, each scraped once per se
   bench_scrape over one kept-alive connection, as Prometheus does (the breakdown row repeats it for
   ${NEWCONN_SECONDS}s with a new connection per scrape); vigil's collectors run every 1s, so CPU per scrape
   = the process's CPU over the period / scrapes covers one collection and one scrape, idle work
-  included. A MISS is a figure to look at, not a failure of this script.
+  included. The "this machine" rows (bench_wakeup) are what waking a sleeping thread costs here,
+  ten times a second with nothing else to do: vigil pays one such wake-up per tick and one per
+  scrape. A MISS is a figure to look at, not a failure of this script.
 EOF
 
 if [[ ${#CANNOT_RUN[@]} -gt 0 ]]; then
