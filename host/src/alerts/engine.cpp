@@ -97,9 +97,12 @@ std::vector<std::string> Engine::validate(const Routing& routing,
     for (size_t i = 0; i < r.routes.size(); ++i)
       walk(r.routes[i], where + ".routes[" + std::to_string(i) + "]");
   };
+  // Nested routes are table entries without lines of their own: they are named by their path
+  // from the declaration of the top route.
+  const std::string root = routing.root_place.empty() ? "route" : routing.root_place + ": route";
   if (routing.root.receiver.empty() && routing.root.policy.empty())
-    errors.push_back("route: the top route has no receiver, expected a default receiver");
-  walk(routing.root, "route");
+    errors.push_back(root + ": the top route has no receiver, expected a default receiver");
+  walk(routing.root, root);
   for (const auto& [name, policy] : routing.policies) {
     std::string where = policy.file + ":" + std::to_string(policy.line) + ": policy " + name;
     for (size_t i = 0; i < policy.steps.size(); ++i)

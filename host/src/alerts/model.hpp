@@ -145,6 +145,9 @@ struct Silence {
 // exist, with the route's file and line.
 struct Routing {
   Route root;  // receiver must be set (the default receiver)
+  // Where the top route was declared ("rules/routing.lua:14"), for error messages; "" when it
+  // was not declared in a file (built in code, or no route at all).
+  std::string root_place;
   std::map<std::string, Policy> policies;
   std::vector<InhibitRule> inhibit;
   std::map<std::string, TimeWindow> windows;

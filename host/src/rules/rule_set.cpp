@@ -1024,6 +1024,7 @@ std::unique_ptr<RuleSet> RuleSet::load(const std::vector<std::filesystem::path>&
             ": a top route was already declared, expected one (nest others in routes = {...})");
       } else {
         read_route(L, context, set->routing_.root, errors);
+        set->routing_.root_place = place(item);
         have_root = true;
       }
       lua_pop(L, 1);

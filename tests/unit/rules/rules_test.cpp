@@ -3,6 +3,7 @@
 // tests are in sandbox_test.cpp, the window functions' in window_functions_test.cpp.
 #include "rules_fixture.hpp"
 
+#include "alerts/engine.hpp"
 #include "alerts/template.hpp"
 
 using namespace vigil;
@@ -104,6 +105,21 @@ TEST_CASE("routes, policies, inhibition and time windows are declared in Lua") {
   CHECK(r.inhibit.size() == 1);
   CHECK(r.windows.at("office").weekdays == std::vector<int>{1, 2, 3, 4, 5});
   CHECK(r.windows.at("office").minutes[0] == std::pair<int, int>{540, 1020});
+}
+
+TEST_CASE("a route to a receiver the config lacks is named by the file and line of its route") {
+  Dir dir;
+  auto file =
+      dir.write("routing.lua",
+                "-- routing\n"
+                "route { receiver = 'ops',\n"
+                "        routes = { { matchers = { 'team=\"web\"' }, receiver = 'web' } } }\n");
+  auto set = must_load(file);
+  const auto errors = alerts::Engine::validate(set->routing(), {"ops"});
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] == file.string() +
+                         ":2: route.routes[0]: receiver \"web\" is not a notifier instance in the "
+                         "config, expected one of: ops");
 }
 
 TEST_CASE("every mistake in a rule file is reported with file, line and rule") {
