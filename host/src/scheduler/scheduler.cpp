@@ -422,6 +422,7 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id, int watch) {
   vigil::log::name_this_thread("vigil-worker");
   const WatchCloser closer{watch};
   std::vector<Event> events;
+  bool had_token = false;  // took a wake-up token since it last took a run
   std::unique_lock lock(state->mutex);
   for (;;) {
     if (state->stopping) break;
@@ -441,7 +442,10 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id, int watch) {
       }
       lock.lock();
       --state->idle;
-      if (token && state->waking > 0) --state->waking;
+      if (token) {
+        had_token = true;
+        if (state->waking > 0) --state->waking;
+      }
       if (timer && !state->stopping) {
         // This worker does the timer's work and then takes the first ready run itself, so
         // dispatch() counts it as an idle worker already woken and wakes nobody else for a
@@ -460,6 +464,12 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id, int watch) {
       }
       continue;
     }
+    // A worker that takes a run without having been woken for it (just started, back from a
+    // call, or woken by the timer another thread served) stands in for a worker a token is
+    // waking: it takes that token, or `waking` would promise dispatch() a worker that never
+    // comes once every thread is busy, and no replacement would start.
+    if (!had_token && state->waking > 0 && take(state->wake_fd)) --state->waking;
+    had_token = false;
     const std::size_t index = state->ready.front();
     state->ready.pop_front();
     const std::shared_ptr<Task> task = state->tasks[index];
