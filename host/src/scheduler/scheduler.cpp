@@ -16,12 +16,15 @@
 // - the due times live in one timerfd that any thread re-arms under the state lock, so a worker
 //   can move the next wake-up (a call returned before its timeout; the ready queue drained)
 //   without waking anyone. Nobody wakes for the timeout of a call that already returned.
-// - idle workers sleep on that timerfd themselves (epoll, EPOLLEXCLUSIVE: one sleeper per
-//   expiry), so the worker the timer wakes turns due times into runs and takes the first itself:
-//   a tick costs one wake-up. The timer thread's watch is registered behind every worker's, so
-//   the kernel wakes it only when no worker sleeps (all are in calls); it then wakes workers as
-//   they free up, and notices timeouts and hung pools. Wake tokens for more workers go through an
-//   eventfd watched the same way, one sleeper per token.
+// - idle workers sleep on that timerfd themselves (epoll, EPOLLEXCLUSIVE: normally one sleeper
+//   per expiry), so the worker the timer wakes turns due times into runs and takes the first
+//   itself: a tick costs one wake-up. The timer thread's watch is registered behind every
+//   worker's, so the kernel wakes it only when no worker sleeps (all are in calls); it then
+//   wakes workers as they free up, and notices timeouts and hung pools. Wake tokens for more
+//   workers go through an eventfd watched the same way. EPOLLEXCLUSIVE may wake more than one
+//   sleeper: whoever reads an expiry or a token first acts on it and the others go back to
+//   sleep, and a worker that takes a run without a token takes one that is outstanding, so the
+//   count of workers on their way stays true.
 // - when due runs wait and every worker has been inside a call for kBusyGrace, replacement
 //   workers start at once rather than when those calls pass their timeout, so hung plugins delay
 //   the others by about kBusyGrace, not by their timeout.
