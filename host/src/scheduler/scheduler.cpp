@@ -458,6 +458,7 @@ void worker_main(std::shared_ptr<State> state, std::uint64_t id, int watch) {
         const std::size_t to_wake = on_timer(state, lock, events);
         --state->idle;
         if (state->waking > 0) --state->waking;
+        had_token = true;  // it counted itself as woken: the tokens it writes are for others
         if (to_wake > 0 || !events.empty()) {
           lock.unlock();
           wake(*state, to_wake);
