@@ -760,7 +760,7 @@ How: CPU is the on-CPU time of all of a daemon's threads (sum of /proc/PID/task/
 read before and after; RSS is VmRSS (peak: VmHWM). Six collectors: each daemon is scraped with
 gzip once a second over one kept-alive connection (bench_scrape), as Prometheus scrapes; the
 "new connection" row repeats ${NEWCONN_S:-10}s connecting afresh per scrape, as curl in a loop
-does (what this script measured before). Six collectors: vigil and collectd collect every second on their own
+does (what this script measured before). vigil and collectd collect every second on their own
 and are scraped once per second, so a second is a cycle; node_exporter collects on scrape, so a
 scrape is a cycle; idle work is charged to the cycles. Textfile: the file is touched once per
 second half a second away from vigil's collect (interval 1s), so each second is one full parse
