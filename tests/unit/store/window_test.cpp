@@ -374,14 +374,19 @@ TEST_CASE("readers never see a torn, out-of-order or out-of-range window while a
   auto id = series(store, family(store, "g"), {});
   constexpr int64_t kWrites = 400'000;
   std::atomic<bool> done{false};
+  // The writer starts once both readers run, so a busy machine that starts the writer first
+  // cannot finish the writes before anyone reads (CI once saw no read at all).
+  std::atomic<int> readers_started{0};
   std::thread writer([&] {
+    while (readers_started.load() < 2) std::this_thread::yield();
     for (int64_t t = 1; t <= kWrites; ++t) store.write(id, static_cast<double>(t) * 3, t);
     done = true;
   });
   std::atomic<int> torn{0}, unordered{0}, out_of_range{0}, too_many{0}, reads{0};
   auto reader = [&](bool narrow) {
     std::vector<Sample> out;
-    while (!done.load()) {
+    readers_started++;
+    do {
       out.clear();
       Sample last;
       int64_t from = 0, to = INT64_MAX;
@@ -397,7 +402,7 @@ TEST_CASE("readers never see a torn, out-of-order or out-of-range window while a
         if (j && out[j].t_ms <= out[j - 1].t_ms) unordered++;
         if (out[j].t_ms <= from || out[j].t_ms > to) out_of_range++;
       }
-    }
+    } while (!done.load());
   };
   std::thread whole([&] { reader(false); });
   reader(true);
